@@ -1,0 +1,33 @@
+export {
+  TsockifyError,
+  InvalidOptionError,
+  BadRequestError,
+  MethodNotAllowedError,
+  SubprotocolError,
+  TokenMissingError,
+  TokenInvalidError,
+  AuthenticationError,
+  PluginUnavailableError,
+  TargetDeniedError,
+  TargetUnreachableError,
+  TargetTimeoutError,
+  TargetResetError,
+  RecordError,
+  ListenError,
+  toHttpStatus,
+  toCloseCode,
+} from './errors.js';
+export type { TsockifyErrorCode } from './errors.js';
+export { staticTarget, isUnixTarget, formatTarget } from './plugins.js';
+export type { Target, TcpTarget, UnixTarget, TokenPlugin, AuthPlugin, RequestContext } from './plugins.js';
+export { silentLogger } from './logger.js';
+export type { Logger, LogFn } from './logger.js';
+export { parseHostPort, resolveOptions, MAX_FRAME_PAYLOAD } from './options.js';
+export type {
+  TsockifyOptions,
+  ResolvedOptions,
+  ListenOptions,
+  TlsOptions,
+  TargetTlsOptions,
+  WebOptions,
+} from './options.js';

@@ -31,3 +31,8 @@ export type {
   TargetTlsOptions,
   WebOptions,
 } from './options.js';
+export { TsockifyServer, createServer } from './server.js';
+export type { ServerEventMap, RejectInfo } from './server.js';
+export type { SessionInfo, SessionCloseInfo, CloseInitiator } from './relay.js';
+export { dialTarget } from './target.js';
+export type { DialOptions } from './target.js';

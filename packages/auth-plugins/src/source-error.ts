@@ -1,0 +1,37 @@
+import { InvalidOptionError } from '@tsockify/core';
+
+/** Which command-line flag a plugin's source string came from. */
+export type SourceFlag = '--token-source' | '--auth-source';
+
+/**
+ * The startup error for a source string a plugin cannot use. It names the flag, the value
+ * (unless the value may hold a secret: pass `shown` to print a redacted form, or `null` to
+ * print none), the plugin and the grammar it expects.
+ *
+ * `invalid --token-source "x": TokenRedis expects host[:port[:db[:password[:namespace]]]]`
+ */
+export function invalidSource(
+  flag: SourceFlag,
+  plugin: string,
+  value: string | undefined,
+  grammar: string,
+  detail?: string,
+  shown: string | null = value ?? null,
+): InvalidOptionError {
+  if (value === undefined) {
+    return new InvalidOptionError(`${plugin} needs ${flag}: ${plugin} expects ${grammar}`);
+  }
+  const what = shown === null ? flag : `${flag} ${JSON.stringify(shown)}`;
+  return new InvalidOptionError(`invalid ${what}: ${plugin} expects ${grammar}${detail ? ` (${detail})` : ''}`);
+}
+
+/** The message of an unknown thrown value, for logs and wrapped errors. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The `code` of a Node.js system error (`ENOENT`, ...), if any. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

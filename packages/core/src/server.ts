@@ -1,0 +1,414 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from './logger.js';
+import type { TsockifyOptions, ResolvedOptions } from './options.js';
+import type { Target } from './plugins.js';
+import { resolveOptions } from './options.js';
+import { formatTarget } from './plugins.js';
+import { ListenError, MethodNotAllowedError, TsockifyError, toHttpStatus } from './errors.js';
+import { authorise, buildContext, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
+import { dialTarget } from './target.js';
+import { DEFAULT_HIGH_WATER_MARK, Session, type SessionCloseInfo, type SessionInfo, type SessionTaps } from './relay.js';
+import { createWebHandler } from './web.js';
+import { openTaps } from './taps.js';
+
+/** A handshake that was refused before the upgrade. */
+export interface RejectInfo {
+  remoteAddress: string;
+  path: string;
+  status: number;
+  /** The short reason sent to the client (never holds the token). */
+  reason: string;
+  /** The error code, e.g. `TSOCK_ERR_TOKEN_INVALID`. */
+  code: string;
+}
+
+export interface ServerEventMap {
+  /** The server is accepting connections on these addresses. */
+  listening: [addresses: string[]];
+  /** A session was established (after the 101). */
+  session: [info: SessionInfo];
+  /** A session ended; fired exactly once per `session`. */
+  sessionClose: [info: SessionCloseInfo];
+  /** A handshake was refused with an HTTP status. */
+  reject: [info: RejectInfo];
+  /** A failure not tied to one request (listen errors, plugin close errors). */
+  error: [err: Error];
+  /** The server stopped: no listener and no live session left. */
+  close: [];
+}
+
+/** How long a closing target gets to drain after the client left. */
+const LINGER_MS = 5000;
+
+/**
+ * A tsockify relay. Either `listen()` on its own sockets, or hand it upgrades from your own
+ * HTTP server with `attach(server)` / `handleUpgrade(req, socket, head)`.
+ */
+export class TsockifyServer extends EventEmitter<ServerEventMap> {
+  readonly options: ResolvedOptions;
+  private readonly log: Logger;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Session>();
+  private readonly netServers: net.Server[] = [];
+  private readonly httpServer: http.Server;
+  private readonly httpsServer: https.Server | undefined;
+  private readonly web: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private sessionCounter = 0;
+  private pending = 0;
+  private closed = false;
+
+  constructor(options: TsockifyOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.log = this.options.logger;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.options.maxMessageSize,
+      // The subprotocol was already chosen in validateHandshake.
+      handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
+    });
+    this.web = this.options.web ? createWebHandler(this.options.web, this.log) : undefined;
+    const serverOpts: http.ServerOptions = {
+      headersTimeout: this.options.headersTimeoutMs,
+      requestTimeout: this.options.headersTimeoutMs * 3,
+      // Check header timeouts every second, not Node's default 30 s, so slowloris is cut promptly.
+      connectionsCheckingInterval: 1000,
+      maxHeaderSize: 16 * 1024,
+    };
+    this.httpServer = http.createServer(serverOpts);
+    this.wire(this.httpServer);
+    if (this.options.tls) {
+      const t = this.options.tls;
+      this.httpsServer = https.createServer({
+        ...serverOpts,
+        cert: t.cert,
+        key: t.key ?? t.cert,
+        ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
+        ...(t.ca !== undefined ? { ca: t.ca } : {}),
+        ...(t.minVersion !== undefined ? { minVersion: t.minVersion } : {}),
+        ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
+        requestCert: t.verifyClient ?? false,
+        rejectUnauthorized: t.verifyClient ?? false,
+      });
+      this.wire(this.httpsServer);
+      this.httpsServer.on('tlsClientError', (err, socket) => {
+        this.log.debug({ err: err.message, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
+      });
+    }
+    if (this.options.heartbeatMs > 0) {
+      this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** Live sessions. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Upgrades still being authorised or dialled. */
+  get pendingCount(): number {
+    return this.pending;
+  }
+
+  /** Listening addresses: `0.0.0.0:6080`, `[::]:6080`, `unix:/path`. */
+  addresses(): string[] {
+    return this.netServers.map((l) => {
+      const a = l.address();
+      if (a === null) return '';
+      if (typeof a === 'string') return `unix:${a}`;
+      return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    });
+  }
+
+  /** The TCP port of the first listener (handy with port 0). */
+  get port(): number {
+    const a = this.netServers[0]?.address();
+    return a && typeof a === 'object' ? a.port : 0;
+  }
+
+  /** Start listening as `options.listen` says. Rejects with a ListenError naming the address. */
+  async listen(): Promise<string[]> {
+    const l = this.options.listen;
+    const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.onConnection(socket));
+    server.on('error', (err) => this.emit('error', err));
+    const describe = l.unixPath !== undefined ? `unix socket ${l.unixPath}` : l.fd !== undefined ? `fd ${l.fd}` : `${l.host ?? '*'}:${l.port ?? 0}`;
+    try {
+      if (l.fd !== undefined) {
+        // net.Server accepts a handle object with an fd (documented; missing from the types).
+        await listenOn(server, { fd: l.fd } as net.ListenOptions);
+      } else if (l.unixPath !== undefined) {
+        removeStaleSocket(l.unixPath);
+        await listenOn(server, { path: l.unixPath });
+        fs.chmodSync(l.unixPath, l.unixMode ?? 0o600);
+      } else if (l.host === undefined) {
+        // Dual stack where the kernel has IPv6; websockify binds 0.0.0.0 only.
+        try {
+          await listenOn(server, { port: l.port ?? 0, host: '::', ipv6Only: false });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT' && (err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL') throw err;
+          await listenOn(server, { port: l.port ?? 0, host: '0.0.0.0' });
+        }
+      } else {
+        await listenOn(server, { port: l.port ?? 0, host: l.host, ...(l.preferIpv6 ? { ipv6Only: false } : {}) });
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const hint = e.code === 'EADDRINUSE' ? ': address in use (stop the other process or pick another port)'
+        : e.code === 'EACCES' ? ': permission denied (ports below 1024 need privileges)'
+        : `: ${e.message}`;
+      throw new ListenError(`cannot listen on ${describe}${hint}`, { cause: err });
+    }
+    this.netServers.push(server);
+    const addresses = this.addresses();
+    this.emit('listening', addresses);
+    return addresses;
+  }
+
+  /** Route upgrades and (for `--web`) requests of an existing HTTP(S) server through tsockify. */
+  attach(server: http.Server | https.Server, opts: { web?: boolean } = {}): this {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    if (opts.web) server.on('request', (req, res) => this.handleRequest(req, res));
+    return this;
+  }
+
+  /** Accept or refuse one WebSocket upgrade. Never throws; every failure becomes a status. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', onSocketError);
+    void this.upgrade(req, socket, head);
+  }
+
+  /** Plain HTTP: static files with `--web`, otherwise 405 (the websockify contract). */
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const method = req.method ?? '';
+    if (req.headers.upgrade !== undefined) {
+      this.sendPlain(res, 400, 'WebSocket upgrade requests need "Connection: Upgrade"');
+      return;
+    }
+    if (!this.web || (method !== 'GET' && method !== 'HEAD')) {
+      if (this.web) res.setHeader('Allow', 'GET, HEAD');
+      this.sendPlain(res, 405, new MethodNotAllowedError(method).message);
+      return;
+    }
+    if (this.options.web?.auth && this.options.authPlugin) {
+      const ctx = buildContext(req, this.options, this.log);
+      Promise.resolve()
+        .then(() => this.options.authPlugin!.authenticate(ctx))
+        .then(
+          () => this.web!(req, res),
+          (err: unknown) => {
+            const status = toHttpStatus(err);
+            const headers = err instanceof TsockifyError && 'headers' in err ? (err as { headers: Record<string, string> }).headers : {};
+            for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+            this.sendPlain(res, status, '');
+          },
+        );
+      return;
+    }
+    this.web(req, res);
+  }
+
+  /** Stop accepting new connections; live sessions go on. */
+  async stopAccepting(): Promise<void> {
+    const closing = this.netServers.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
+    this.netServers.length = 0;
+    await Promise.all(closing);
+  }
+
+  /** Stop accepting, close every session with 1001 "Server shutting down", close the plugins. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    await this.stopAccepting();
+    const ended = [...this.sessions].map((s) => new Promise<void>((resolve) => {
+      s.ws.once('close', () => resolve());
+      s.close(1001, 'Server shutting down');
+      setTimeout(() => { s.terminate('shutdown timeout'); resolve(); }, 3000).unref();
+    }));
+    await Promise.all(ended);
+    this.httpServer.closeAllConnections();
+    this.httpsServer?.closeAllConnections();
+    for (const p of [this.options.tokenPlugin, this.options.authPlugin]) {
+      try {
+        await p?.close?.();
+      } catch (err) {
+        this.emit('error', err as Error);
+      }
+    }
+    this.emit('close');
+  }
+
+  private wire(server: http.Server): void {
+    server.maxHeadersCount = 100;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    server.on('request', (req, res) => this.handleRequest(req, res));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      this.log.debug({ err: err.message, code: err.code }, 'malformed HTTP request');
+      if (!socket.writable) { socket.destroy(); return; }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+  }
+
+  /** Tell plain from TLS by the first byte (0x16 handshake, 0x80 SSLv2 hello), as websockify does. */
+  private onConnection(socket: net.Socket): void {
+    socket.on('error', onSocketError);
+    if (!this.httpsServer) {
+      this.httpServer.emit('connection', socket);
+      return;
+    }
+    const timer = setTimeout(() => socket.destroy(), this.options.headersTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      socket.pause();
+      socket.unshift(chunk);
+      const first = chunk[0];
+      if (first === 0x16 || first === 0x80) {
+        this.httpsServer!.emit('connection', socket);
+      } else if (this.options.tls?.sslOnly) {
+        this.log.debug({ remoteAddress: socket.remoteAddress }, 'plain connection refused (--ssl-only)');
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 38\r\n\r\nTLS required: connect with https/wss.\n');
+      } else {
+        this.httpServer.emit('connection', socket);
+      }
+      socket.resume();
+    });
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const log = this.log;
+    const ctx = buildContext(req, this.options, log);
+    const abort = new AbortController();
+    const onGone = (): void => abort.abort();
+    socket.once('close', onGone);
+    this.pending++;
+    let target: Target | undefined;
+    let taps: SessionTaps | undefined;
+    let targetSocket: net.Socket | undefined;
+    try {
+      validateHandshake(req);
+      const decided = await authorise(ctx, this.options);
+      target = decided.target;
+      if (abort.signal.aborted) return;
+      targetSocket = await dialTarget(target, {
+        timeoutMs: this.options.connectTimeoutMs,
+        tls: this.options.targetTls,
+        signal: abort.signal,
+      });
+      if (this.options.record !== undefined || this.options.traffic !== undefined) {
+        taps = await openTaps(this.options, this.sessionCounter + 1, log);
+      }
+    } catch (err) {
+      targetSocket?.destroy();
+      const status = rejectUpgrade(socket, err);
+      const code = err instanceof TsockifyError ? err.code : 'TSOCK_ERR_INTERNAL';
+      const info: RejectInfo = { remoteAddress: ctx.remoteAddress, path: ctx.path, status, reason: publicReason(err), code };
+      const level = status >= 500 ? 'warn' : 'info';
+      log[level]({ ...info, ...(target ? { target: formatTarget(target) } : {}), ...(status === 500 ? { err: String(err) } : {}) }, 'handshake refused');
+      this.emit('reject', info);
+      return;
+    } finally {
+      this.pending--;
+      socket.removeListener('close', onGone);
+    }
+    if (abort.signal.aborted || !socket.writable || !targetSocket) {
+      targetSocket?.destroy();
+      taps?.close?.();
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.startSession(ws, socket, targetSocket!, target!, ctx.path, taps, ctx.remoteAddress, ctx.remotePort));
+  }
+
+  private startSession(
+    ws: WebSocket, socket: Duplex, targetSocket: net.Socket, target: Target, path: string,
+    taps: SessionTaps | undefined, remoteAddress: string, remotePort: number,
+  ): void {
+    const id = ++this.sessionCounter;
+    const info: SessionInfo = {
+      id,
+      remoteAddress,
+      remotePort,
+      target: formatTarget(target),
+      path,
+      protocol: ws.protocol,
+      ...(target.meta ? { meta: target.meta } : {}),
+      startedAt: Date.now(),
+    };
+    const session = new Session(info, ws, socket, targetSocket, {
+      highWaterMark: DEFAULT_HIGH_WATER_MARK,
+      lingerMs: LINGER_MS,
+      log: this.log,
+      taps,
+      onClose: (closeInfo) => {
+        this.sessions.delete(session);
+        this.emit('sessionClose', closeInfo);
+      },
+    });
+    this.sessions.add(session);
+    if (target.expiresAt !== undefined) session.expireAt(target.expiresAt);
+    this.emit('session', info);
+  }
+
+  /** Ping every session; a peer that missed two pings in a row is gone (websockify never notices). */
+  private beat(): void {
+    for (const s of this.sessions) {
+      if (s.missedPongs >= 2) {
+        this.log.info({ session: s.info.id }, 'no pong for two heartbeats: closing dead session');
+        s.terminate('dead peer: no pong');
+        continue;
+      }
+      s.missedPongs++;
+      s.ws.ping();
+    }
+  }
+
+  private sendPlain(res: ServerResponse, status: number, body: string): void {
+    const text = body ? `${body}\n` : '';
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+/** Errors on client sockets are reported through the session or request that owns them. */
+function onSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+function listenOn(server: net.Server, opts: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(opts, () => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** A socket file left by a process that died is removed; anything else at the path is an error. */
+function removeStaleSocket(path: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new ListenError(`cannot listen on unix socket ${path}: a file that is not a socket is in the way`);
+  fs.unlinkSync(path);
+}
+
+/** Create a relay server. Options are validated now: bad config throws an InvalidOptionError. */
+export function createServer(options: TsockifyOptions): TsockifyServer {
+  return new TsockifyServer(options);
+}

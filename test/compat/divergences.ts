@@ -54,7 +54,7 @@ export const divergences = {
   'message-size-cap': {
     kind: 'beat',
     description: 'a client message larger than the cap (tsockify default 4 MiB)',
-    websockify: 'has no limit: relays the whole message to the target',
+    websockify: 'has no limit: keeps reading the oversized message without closing (relaying 4 MiB takes it ~15 s, its reassembly is quadratic)',
     tsockify: 'closes 1009 (message too big)',
     test: 'relay.test.ts > relay',
   },

@@ -100,3 +100,12 @@ export function patternBytes(n: number, seed = 1): Buffer {
   }
   return b;
 }
+
+/** Poll `cond` every few ms; rejects with `what` after timeoutMs. */
+export async function waitFor(cond: () => boolean, what: () => string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

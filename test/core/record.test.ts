@@ -11,6 +11,9 @@ import type { Logger } from '../../packages/core/src/logger.js';
 import { freePort, waitForPort, startTcpTarget } from '../helpers/net.js';
 import { startProcess } from '../helpers/proc.js';
 
+/** Debian's python3, the one websockify runs on; any python3 has the same unicode_escape. */
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
 interface Frame { fromClient: boolean; timestamp: number; data: Uint8Array }
 
 /** Load a recording the way noVNC's playback page does: run it as a script, read VNC_frame_data. */
@@ -94,7 +97,7 @@ describe('encodeRecordFrame', () => {
       "    out.append(buf.decode('latin1').encode('unicode_escape').decode('ascii').replace(\"'\", \"\\\\'\"))",
       'json.dump(out, sys.stdout)',
     ].join('\n');
-    const expected = JSON.parse(execFileSync('python3', ['-c', py], {
+    const expected = JSON.parse(execFileSync(PYTHON, ['-c', py], {
       input: JSON.stringify(payloads.map((p) => p.toString('hex'))),
       maxBuffer: 64 * 1024 * 1024,
     }).toString()) as string[];

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, WebSocket } from 'playwright-core';
 import { viewerMounts } from '@tsockify/viewer';
 import { canvasSize, launchBrowser, newContext, pageDiagnostics, waitForCanvasColor } from '../helpers/browser.js';
 import { freePort, waitForPort } from '../helpers/net.js';
@@ -116,6 +116,7 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
   let desktop: XvncServer;
   let browser: Browser;
   let cleanups: Array<() => Promise<unknown>> = [];
+  let proxies: Proc[] = [];
   let context: BrowserContext | undefined;
   let diagnostics: () => string = () => '';
 
@@ -135,9 +136,11 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
-      const proxy = diagnostics();
-      if (proxy) console.error(`page diagnostics:\n${proxy}`);
+      const page = diagnostics();
+      if (page) console.error(`page diagnostics:\n${page}`);
+      for (const p of proxies) console.error(`${PROXY} output:\n${(p.stdout() + p.stderr()).slice(-4000)}`);
     }
+    proxies = [];
     await context?.close();
     context = undefined;
     // Newest first: the proxy stops before the folders it serves are removed.
@@ -145,17 +148,28 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
     cleanups = [];
   });
 
-  async function openPage(url: string, viewport?: { width: number; height: number }): Promise<Page> {
+  /** The proxy under test, stopped after the case; its output is printed if the case fails. */
+  async function proxyFor(spec: ProxySpec): Promise<RunningProxy> {
+    const proxy = await startProxy(spec, cleanups);
+    proxies.push(proxy.proc);
+    return proxy;
+  }
+
+  /** A page in a fresh context; `webSocket` is the first WebSocket it opens (listened for before loading). */
+  async function openPage(url: string, viewport?: { width: number; height: number }): Promise<{ page: Page; webSocket: Promise<WebSocket> }> {
     context = await newContext(browser, viewport);
     const page = await context.newPage();
     diagnostics = pageDiagnostics(page);
+    const webSocket = page.waitForEvent('websocket');
+    // Only some cases await it; the others must not see an unhandled rejection when the page closes.
+    webSocket.catch(() => undefined);
     await page.goto(url);
-    return page;
+    return { page, webSocket };
   }
 
   it('serves Debian noVNC 1.3 with --web and its vnc.html shows the desktop and sends keys', async () => {
-    const proxy = await startProxy({ rfbPort: desktop.rfbPort, web: DEBIAN_NOVNC }, cleanups);
-    const page = await openPage(`${proxy.origin}/vnc.html?autoconnect=1&path=websockify&resize=scale`);
+    const proxy = await proxyFor({ rfbPort: desktop.rfbPort, web: DEBIAN_NOVNC });
+    const { page } = await openPage(`${proxy.origin}/vnc.html?autoconnect=1&path=websockify&resize=scale`);
     await page.locator('html.noVNC_connected').waitFor();
     expect(await canvasSize(page, '#noVNC_container canvas')).to.deep.equal({ width: desktop.width, height: desktop.height });
     await waitForCanvasColor(page, rootSamplePoints(desktop), desktop.rootColor, 10_000, '#noVNC_container canvas');
@@ -164,8 +178,8 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
 
   describe('the built-in viewer (noVNC 1.7)', () => {
     it('connects back to the same server, shows the desktop scaled to the window and sends keys', async () => {
-      const proxy = await startProxy({ rfbPort: desktop.rfbPort, viewer: true }, cleanups);
-      const page = await openPage(`${proxy.origin}/`, { width: 640, height: 400 });
+      const proxy = await proxyFor({ rfbPort: desktop.rfbPort, viewer: true });
+      const { page } = await openPage(`${proxy.origin}/`, { width: 640, height: 400 });
       const status = page.locator('#status');
       await page.locator('#status[data-state="connected"]').waitFor();
       expect(await status.textContent()).to.match(/^Connected to tsockify-e2e$/);
@@ -183,20 +197,16 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
     });
 
     it('passes the page token through to the WebSocket URL', async () => {
-      const proxy = await startProxy({ rfbPort: desktop.rfbPort, viewer: true }, cleanups);
-      context = await newContext(browser);
-      const page = await context.newPage();
-      diagnostics = pageDiagnostics(page);
-      const ws = page.waitForEvent('websocket');
-      await page.goto(`${proxy.origin}/?token=a%20b%26c`);
-      expect((await ws).url()).to.equal(`ws://127.0.0.1:${proxy.port}/websockify?token=a+b%26c`);
+      const proxy = await proxyFor({ rfbPort: desktop.rfbPort, viewer: true });
+      const { page, webSocket } = await openPage(`${proxy.origin}/?token=a%20b%26c`);
+      expect((await webSocket).url()).to.equal(`ws://127.0.0.1:${proxy.port}/websockify?token=a+b%26c`);
       await page.locator('#status[data-state="connected"]').waitFor();
     });
 
     it('says why when the VNC server cannot be reached', async () => {
       const deadPort = await freePort();
-      const proxy = await startProxy({ rfbPort: deadPort, viewer: true }, cleanups);
-      const page = await openPage(`${proxy.origin}/`);
+      const proxy = await proxyFor({ rfbPort: deadPort, viewer: true });
+      const { page } = await openPage(`${proxy.origin}/`);
       await page.locator('#status[data-state="failed"]').waitFor();
       // tsockify refuses the upgrade (502); websockify upgrades, then closes with 1011.
       expect(await page.locator('#status').textContent())
@@ -215,10 +225,9 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
       '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
       '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
     ]);
-    const proxy = await startProxy({ rfbPort: desktop.rfbPort, viewer: true, tls: { cert, key } }, cleanups);
-    const page = await openPage(`${proxy.origin}/`);
-    const ws = page.waitForEvent('websocket');
-    expect((await ws).url()).to.equal(`wss://127.0.0.1:${proxy.port}/websockify`);
+    const proxy = await proxyFor({ rfbPort: desktop.rfbPort, viewer: true, tls: { cert, key } });
+    const { page, webSocket } = await openPage(`${proxy.origin}/`);
+    expect((await webSocket).url()).to.equal(`wss://127.0.0.1:${proxy.port}/websockify`);
     await page.locator('#status[data-state="connected"]').waitFor();
     expect(await page.locator('#status').textContent()).to.include('(encrypted)');
     await waitForCanvasColor(page, rootSamplePoints(desktop), desktop.rootColor, 10_000, '#screen canvas');
@@ -238,8 +247,8 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
     });
 
     it('prompts for it, reports a wrong one, and connects with the right one', async () => {
-      const proxy = await startProxy({ rfbPort: locked!.rfbPort, viewer: true }, cleanups);
-      const page = await openPage(`${proxy.origin}/`);
+      const proxy = await proxyFor({ rfbPort: locked!.rfbPort, viewer: true });
+      const { page } = await openPage(`${proxy.origin}/`);
       const password = page.getByLabel('Password');
 
       await page.locator('#status[data-state="credentials"]').waitFor();
@@ -248,10 +257,10 @@ describe(`web desktop end to end (Xvnc + ${PROXY} + noVNC in Chromium)`, functio
       await page.locator('#status[data-state="failed"]').waitFor();
       expect(await page.locator('#status').textContent()).to.match(/^Authentication failed: .+/);
 
-      await page.getByRole('button', { name: 'Reconnect' }).click();
+      await page.getByRole('button', { name: 'Reconnect', exact: true }).click();
       await page.locator('#status[data-state="credentials"]').waitFor();
       await password.fill('e2e-pass');
-      await page.getByRole('button', { name: 'Connect' }).click();
+      await page.getByRole('button', { name: 'Connect', exact: true }).click();
       await page.locator('#status[data-state="connected"]').waitFor();
       await waitForCanvasColor(page, rootSamplePoints(locked!), locked!.rootColor, 10_000, '#screen canvas');
       await typeIntoDesktop(page, '#screen canvas', locked!, 'password');

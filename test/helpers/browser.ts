@@ -33,7 +33,7 @@ export interface Rgba { r: number; g: number; b: number; a: number }
 export async function canvasPixels(page: Page, points: Array<[number, number]>, selector = 'canvas'): Promise<Rgba[]> {
   return page.evaluate(({ points, selector }) => {
     // noVNC's cursor is a separate canvas on <body>; the desktop is the largest one.
-    const canvases = [...document.querySelectorAll<HTMLCanvasElement>(selector)];
+    const canvases = Array.from(document.querySelectorAll<HTMLCanvasElement>(selector));
     const canvas = canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
     if (!canvas) throw new Error(`no ${selector} on the page`);
     const ctx = canvas.getContext('2d');
@@ -48,7 +48,7 @@ export async function canvasPixels(page: Page, points: Array<[number, number]>, 
 /** Size of noVNC's desktop canvas (the framebuffer size), or null before it exists. */
 export async function canvasSize(page: Page, selector = 'canvas'): Promise<{ width: number; height: number } | null> {
   return page.evaluate((selector) => {
-    const canvases = [...document.querySelectorAll<HTMLCanvasElement>(selector)];
+    const canvases = Array.from(document.querySelectorAll<HTMLCanvasElement>(selector));
     const canvas = canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
     return canvas ? { width: canvas.width, height: canvas.height } : null;
   }, selector);

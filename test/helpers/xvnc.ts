@@ -162,7 +162,7 @@ export async function startXvnc(opts: XvncOptions = {}): Promise<XvncServer> {
     }
 
     const display = `:${displayNumber}`;
-    const env = { ...process.env, DISPLAY: display };
+    const env: NodeJS.ProcessEnv = { ...process.env, DISPLAY: display };
     delete env.XAUTHORITY;
 
     // Raw events are delivered whatever has the focus; the source device tells VNC input
@@ -199,6 +199,19 @@ export async function startXvnc(opts: XvncOptions = {}): Promise<XvncServer> {
       return lines;
     };
 
+    const vncKeyPresses = async (): Promise<string[]> => {
+      // Xvnc may bind keysyms to spare keycodes on the fly, so read the map now, not at start.
+      const map = new Map<number, string>();
+      for (const m of (await run('xmodmap', ['-pke'], env)).matchAll(/^keycode\s+(\d+) = (\S+)/gm)) {
+        map.set(Number(m[1]), m[2]!);
+      }
+      const keys: string[] = [];
+      for (const m of xinput.stdout().matchAll(/EVENT type \d+ \(RawKeyPress\)\n\s+device: \d+ \((\d+)\)\n\s+detail: (\d+)/g)) {
+        if (m[1] === vncKeyboardId) keys.push(map.get(Number(m[2])) ?? `keycode ${m[2]}`);
+      }
+      return keys;
+    };
+
     return {
       display,
       displayNumber,
@@ -215,23 +228,12 @@ export async function startXvnc(opts: XvncOptions = {}): Promise<XvncServer> {
           if (lines.includes(line)) return;
           if (Date.now() > until) {
             throw new Error(`the xterm on ${display} did not receive the line ${JSON.stringify(line)} within ${timeoutMs} ms; ` +
-              `lines so far: ${JSON.stringify(lines)}; VNC key presses: ${JSON.stringify(await this.vncKeyPresses())}`);
+              `lines so far: ${JSON.stringify(lines)}; VNC key presses: ${JSON.stringify(await vncKeyPresses())}`);
           }
           await new Promise((r) => setTimeout(r, 100));
         }
       },
-      async vncKeyPresses() {
-        // Xvnc may bind keysyms to spare keycodes on the fly, so read the map now, not at start.
-        const map = new Map<number, string>();
-        for (const m of (await run('xmodmap', ['-pke'], env)).matchAll(/^keycode\s+(\d+) = (\S+)/gm)) {
-          map.set(Number(m[1]), m[2]!);
-        }
-        const keys: string[] = [];
-        for (const m of xinput.stdout().matchAll(/EVENT type \d+ \(RawKeyPress\)\n\s+device: \d+ \((\d+)\)\n\s+detail: (\d+)/g)) {
-          if (m[1] === vncKeyboardId) keys.push(map.get(Number(m[2])) ?? `keycode ${m[2]}`);
-        }
-        return keys;
-      },
+      vncKeyPresses,
       logs: () => [xvnc!, ...procs].map((p) => p.stdout() + p.stderr()).join('\n'),
       stop,
     };

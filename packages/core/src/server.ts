@@ -96,6 +96,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
         ...(t.ca !== undefined ? { ca: t.ca } : {}),
         ...(t.minVersion !== undefined ? { minVersion: t.minVersion } : {}),
         ...(t.ciphers !== undefined ? { ciphers: t.ciphers } : {}),
+        // A TLS handshake is part of the request preamble: same bound as the headers (slowloris).
+        handshakeTimeout: this.options.headersTimeoutMs,
         requestCert: t.verifyClient ?? false,
         rejectUnauthorized: t.verifyClient ?? false,
       });
@@ -140,7 +142,6 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   async listen(): Promise<string[]> {
     const l = this.options.listen;
     const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.onConnection(socket));
-    server.on('error', (err) => this.emit('error', err));
     const describe = l.unixPath !== undefined ? `unix socket ${l.unixPath}` : l.fd !== undefined ? `fd ${l.fd}` : `${l.host ?? '*'}:${l.port ?? 0}`;
     try {
       if (l.fd !== undefined) {
@@ -168,6 +169,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
         : `: ${e.message}`;
       throw new ListenError(`cannot listen on ${describe}${hint}`, { cause: err });
     }
+    server.on('error', (err) => this.emit('error', err));
     this.netServers.push(server);
     const addresses = this.addresses();
     this.emit('listening', addresses);
@@ -219,9 +221,10 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
 
   /** Stop accepting new connections; live sessions go on. */
   async stopAccepting(): Promise<void> {
-    const closing = this.netServers.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
+    // net.Server#close stops accepting at once; its callback waits for every connection to
+    // end, which for live sessions is not what "stop accepting" means.
+    for (const l of this.netServers) l.close();
     this.netServers.length = 0;
-    await Promise.all(closing);
   }
 
   /** Stop accepting, close every session with 1001 "Server shutting down", close the plugins. */
@@ -271,18 +274,21 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     socket.once('close', () => clearTimeout(timer));
     socket.once('data', (chunk: Buffer) => {
       clearTimeout(timer);
-      socket.pause();
-      socket.unshift(chunk);
       const first = chunk[0];
       if (first === 0x16 || first === 0x80) {
+        // The TLS layer picks up unshifted bytes itself on its next tick (lib/_tls_wrap.js initRead).
+        socket.pause();
+        socket.unshift(chunk);
         this.httpsServer!.emit('connection', socket);
       } else if (this.options.tls?.sslOnly) {
         this.log.debug({ remoteAddress: socket.remoteAddress }, 'plain connection refused (--ssl-only)');
         socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 38\r\n\r\nTLS required: connect with https/wss.\n');
       } else {
+        // The HTTP parser reads the socket's handle directly (parser.consume), so bytes put
+        // back with unshift would never reach it; hand it the first chunk as a 'data' event.
         this.httpServer.emit('connection', socket);
+        socket.emit('data', chunk);
       }
-      socket.resume();
     });
   }
 

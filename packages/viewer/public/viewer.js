@@ -14,13 +14,6 @@ const passwordInput = document.getElementById('password');
 
 /** @type {RFB | null} */
 let rfb = null;
-/**
- * What happened during the current attempt, for the "disconnected because ..." line. noVNC's
- * own `disconnect` event only says clean or not; the WebSocket close code and reason (e.g.
- * 1011 "Failed to connect to downstream server") and the server's security failure reason are
- * what tell a user what to fix.
- */
-let attempt = null;
 
 /**
  * ws: or wss: matching the page, same host and port, path `websockify` next to this page, and
@@ -62,31 +55,36 @@ const CLOSE_NAMES = {
   1003: 'unsupported data',
   1008: 'refused by policy',
   1009: 'message too big',
-  1011: 'the proxy could not reach the VNC server',
+  1011: 'the connection to the VNC server failed',
 };
 
-function explainEnd(clean) {
-  const a = attempt;
+/** The status line after a disconnect: `failed` unless the session ended in an orderly way. */
+function explainEnd(a, clean) {
   if (a.security) {
     const why = a.security.reason || `security result ${a.security.status}`;
-    return `Authentication failed: ${why}.`;
+    return ['failed', `Authentication failed: ${why}.`];
   }
   if (!a.opened) {
-    return `Could not open the connection to ${location.host}: the proxy refused it or could not reach the VNC server (its log says why).`;
+    return ['failed', `Could not open the connection to ${location.host}: the proxy refused it or could not reach the VNC server (its log says why).`];
   }
   const c = a.close;
-  if (c && c.code !== 1005 && c.code !== 1006) {
-    return `Disconnected: ${c.reason || CLOSE_NAMES[c.code] || 'closed'} (code ${c.code}).`;
+  if (c && c.code === 1006) return ['failed', 'Connection lost: the proxy went away without closing the connection.'];
+  if (c && c.code !== 1005) {
+    const text = `Disconnected: ${c.reason || CLOSE_NAMES[c.code] || 'closed'} (code ${c.code}).`;
+    return [clean && (c.code === 1000 || c.code === 1001) ? 'disconnected' : 'failed', text];
   }
-  return clean ? 'Disconnected.' : 'Connection lost without a close message from the proxy.';
+  return clean ? ['disconnected', 'Disconnected.'] : ['failed', 'Disconnected after an error.'];
 }
 
 function connect() {
   if (rfb) return;
   hideCredentials();
   reconnectBtn.hidden = true;
-  attempt = { opened: false, close: null, security: null, desktopName: '', secure: location.protocol === 'https:' };
-  const current = attempt;
+  // What happened during this attempt, for the "disconnected because ..." line. noVNC's own
+  // `disconnect` event only says clean or not; the WebSocket close code and reason (e.g. 1011
+  // "Failed to connect to downstream server") and the server's security failure reason are
+  // what tell a user what to fix.
+  const current = { opened: false, close: null, security: null, desktopName: '', secure: location.protocol === 'https:' };
   setStatus('connecting', `Connecting to ${location.host}…`);
 
   let ws;
@@ -127,7 +125,7 @@ function connect() {
   rfb.addEventListener('disconnect', (e) => {
     rfb = null;
     hideCredentials();
-    setStatus(e.detail.clean && !current.security ? 'disconnected' : 'failed', explainEnd(e.detail.clean));
+    setStatus(...explainEnd(current, e.detail.clean));
     reconnectBtn.hidden = false;
   });
 }

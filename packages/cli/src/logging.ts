@@ -1,0 +1,141 @@
+/**
+ * The CLI's logger (the library only takes one): pino, to stderr as websockify logs to
+ * stderr (stdout stays free for `--traffic`), plus `--log-file` and `--syslog`.
+ *
+ * Each destination picks its format: `--log-format` when given, otherwise pretty on a
+ * terminal and JSON lines elsewhere (a file, a pipe, journald). Secrets are redacted by
+ * name at any depth pino can express, and `token=` query values are scrubbed from strings.
+ */
+import type { Writable } from 'node:stream';
+import { pino, type DestinationStream, type Logger as PinoLogger, type StreamEntry } from 'pino';
+import pinoPretty from 'pino-pretty';
+import { StartupError } from './errors.js';
+
+export type LogFormat = 'pretty' | 'json';
+
+export interface LoggerSettings {
+  verbose: boolean;
+  format: LogFormat | undefined;
+  file: string | undefined;
+  syslog: string | undefined;
+  legacySyslog: boolean;
+  /** Where console logs go (stderr); undefined writes none (a daemon's console is /dev/null). */
+  console: (Writable & { isTTY?: boolean; fd?: number }) | undefined;
+  /** The daemon facility for syslog, as websockify picks LOG_DAEMON with --daemon. */
+  daemon: boolean;
+}
+
+export interface CliLogger {
+  logger: PinoLogger;
+  /** Re-open `--log-file` (SIGHUP after logrotate moved it). */
+  reopen(): void;
+  /** Flush and release the destinations. */
+  close(): void;
+}
+
+const SECRET_KEYS = [
+  'token', 'Token', 'password', 'Password', 'passphrase', 'keyPassword', 'secret',
+  'authorization', 'Authorization', 'proxy-authorization', 'Proxy-Authorization',
+  'cookie', 'Cookie', 'set-cookie', 'Set-Cookie',
+];
+
+/** `token`, `*.token`, ... as pino/@pinojs/redact paths, down to four levels. */
+export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => {
+  const key = /^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`;
+  const dot = key.startsWith('[') ? '' : '.';
+  return [key, `*${dot}${key}`, `*.*${dot}${key}`, `*.*.*${dot}${key}`];
+});
+
+/** Replace the value of any `token=` query parameter in a string. */
+export function scrubTokens(text: string): string {
+  return text.replace(/([?&;]token=)[^&;#\s"']*/gi, '$1[redacted]');
+}
+
+function scrubObject(obj: Record<string, unknown>): Record<string, unknown> {
+  let out = obj;
+  for (const [k, v] of Object.entries(obj)) {
+    if (typeof v === 'string' && /token=/i.test(v)) {
+      if (out === obj) out = { ...obj };
+      out[k] = scrubTokens(v);
+    }
+  }
+  return out;
+}
+
+function prettyStream(destination: DestinationStream | number, colorize: boolean): DestinationStream {
+  return pinoPretty({
+    colorize,
+    destination: destination as never,
+    sync: true,
+    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+  }) as unknown as DestinationStream;
+}
+
+/** The contract of `./syslog.ts`: a writable taking pino's JSON lines, sending them to syslog. */
+type SyslogFactory = (spec: string, opts: { legacy: boolean; facility?: 'user' | 'daemon' }) => Writable;
+
+/** Loaded only when `--syslog` is given (a variable specifier keeps it optional at build time). */
+const SYSLOG_MODULE = './syslog.js';
+async function loadSyslog(): Promise<SyslogFactory> {
+  const mod = (await import(SYSLOG_MODULE)) as { createSyslogStream: SyslogFactory };
+  return mod.createSyslogStream;
+}
+
+export async function createCliLogger(settings: LoggerSettings): Promise<CliLogger> {
+  const level = settings.verbose ? 'debug' : 'info';
+  const streams: StreamEntry[] = [];
+  const closers: Array<() => void> = [];
+  let fileDest: ReturnType<typeof pino.destination> | undefined;
+
+  if (settings.console) {
+    const tty = settings.console.isTTY === true;
+    const format = settings.format ?? (tty ? 'pretty' : 'json');
+    const raw = settings.console.fd !== undefined ? pino.destination({ fd: settings.console.fd, sync: true }) : (settings.console as unknown as DestinationStream);
+    streams.push({ level, stream: format === 'pretty' ? prettyStream(raw, tty) : raw });
+  }
+  if (settings.file) {
+    try {
+      fileDest = pino.destination({ dest: settings.file, append: true, sync: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new StartupError(`cannot open --log-file "${settings.file}": ${e.code ?? e.message}`, 'check that its folder exists and is writable', { cause: err });
+    }
+    const dest = fileDest;
+    closers.push(() => dest.flushSync());
+    streams.push({ level, stream: settings.format === 'pretty' ? prettyStream(dest, false) : dest });
+  }
+  if (settings.syslog) {
+    let stream: Writable;
+    try {
+      const createSyslogStream = await loadSyslog();
+      stream = createSyslogStream(settings.syslog, { legacy: settings.legacySyslog, facility: settings.daemon ? 'daemon' : 'user' });
+    } catch (err) {
+      throw new StartupError(`cannot log to --syslog "${settings.syslog}": ${(err as Error).message}`, 'give a socket path such as /dev/log or a UDP host:port', { cause: err });
+    }
+    closers.push(() => stream.end());
+    streams.push({ level, stream: stream as unknown as DestinationStream });
+  }
+
+  const logger = pino(
+    {
+      name: 'tsockify',
+      level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { log: scrubObject },
+      hooks: {
+        logMethod(args, method) {
+          const clean = args.map((a: unknown) => (typeof a === 'string' ? scrubTokens(a) : a));
+          return method.apply(this, clean as Parameters<typeof method>);
+        },
+      },
+    },
+    pino.multistream(streams),
+  );
+  return {
+    logger,
+    reopen: () => fileDest?.reopen(),
+    close: () => { for (const c of closers) c(); },
+  };
+}

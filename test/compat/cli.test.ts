@@ -22,7 +22,7 @@ const LEGEND = [
  * How websockify writes bytes into a record file: latin-1 text through Python's
  * `unicode_escape`, then `'` escaped.
  */
-export function recordEscape(bytes: Buffer): string {
+function recordEscape(bytes: Buffer): string {
   let out = '';
   for (const b of bytes) {
     if (b === 0x5c) out += '\\\\';
@@ -107,11 +107,9 @@ describe('compat', () => {
         it('prints the traffic legend and per-frame characters on stdout', async () => {
           await roundTrip(running.url(), Buffer.from('traffic'));
           await waitFor(() => running.proc.stdout().includes(LEGEND), () => `legend on stdout; got ${JSON.stringify(running.proc.stdout())}`, 3000);
-          const after = running.proc.stdout().slice(running.proc.stdout().indexOf(LEGEND) + LEGEND.length);
-          await waitFor(() => {
-            const t = running.proc.stdout().slice(running.proc.stdout().indexOf(LEGEND) + LEGEND.length);
-            return ['}', '>', '{', '<'].every((c) => t.includes(c));
-          }, () => `traffic characters after the legend; got ${JSON.stringify(after)}`, 3000);
+          const tail = () => running.proc.stdout().slice(running.proc.stdout().indexOf(LEGEND) + LEGEND.length);
+          await waitFor(() => ['}', '>', '{', '<'].every((c) => tail().includes(c)),
+            () => `traffic characters } > { < after the legend; got ${JSON.stringify(tail())}`, 3000);
         });
       });
 

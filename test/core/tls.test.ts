@@ -71,6 +71,7 @@ describe('tls', () => {
       await once(raw, 'connect');
       // A complete TLS record whose handshake message is nonsense.
       raw.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff]));
+      raw.resume(); // read the TLS alert, or 'close' never comes
       await once(raw, 'close');
       const wss = new WebSocket(`wss://localhost:${s.port}/`, 'binary', { ca: fs.readFileSync(certs.caCert) });
       expect(await echoOnce(wss, 'still here')).to.equal('still here');

@@ -104,6 +104,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       this.wire(this.httpsServer);
       this.httpsServer.on('tlsClientError', (err, socket) => {
         this.log.debug({ err: err.message, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
+        // With a listener attached, node leaves the failed socket open: close it ourselves.
+        socket.destroy();
       });
     }
     if (this.options.heartbeatMs > 0) {

@@ -42,6 +42,10 @@ export interface SessionCloseInfo extends SessionInfo {
 export interface SessionTaps {
   fromClient?(data: Buffer): void;
   fromTarget?(data: Buffer): void;
+  /** A client message was written to the target; `complete` is false when it was queued. */
+  sentToTarget?(complete: boolean): void;
+  /** Target bytes were sent to the client; `complete` is false when they wait in the send buffer. */
+  sentToClient?(complete: boolean): void;
   close?(): void;
 }
 
@@ -141,6 +145,7 @@ export class Session {
         this.ws.send(chunk.subarray(off, off + MAX_FRAME_PAYLOAD));
       }
     }
+    this.opts.taps?.sentToClient?.(this.clientSocket.writableLength === 0);
     if (!this.targetPaused && this.clientSocket.writableLength > this.opts.highWaterMark) {
       this.targetPaused = true;
       this.target.pause();
@@ -162,7 +167,8 @@ export class Session {
     this.bytesToTarget += data.length;
     this.opts.taps?.fromClient?.(data);
     if (!this.target.writable) return;
-    this.target.write(data);
+    const complete = this.target.write(data);
+    this.opts.taps?.sentToTarget?.(complete);
     if (!this.clientPaused && this.target.writableLength > this.opts.highWaterMark) {
       this.clientPaused = true;
       this.ws.pause();

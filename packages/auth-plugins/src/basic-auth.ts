@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthPlugin, RequestContext } from '@tsockify/core';
 import { AuthenticationError, InvalidOptionError } from '@tsockify/core';
-import { invalidSource } from './source-error.js';
+import { invalidSource } from './source.js';
 
 export const BASIC_AUTH_GRAMMAR = 'user:password';
 

@@ -1,6 +1,6 @@
 import type { AuthPlugin, RequestContext } from '@tsockify/core';
 import { AuthenticationError, InvalidOptionError } from '@tsockify/core';
-import { invalidSource } from './source-error.js';
+import { invalidSource } from './source.js';
 
 export const CLIENT_CERT_GRAMMAR = 'space-separated common names of allowed client certificates';
 

@@ -1,6 +1,6 @@
 import type { AuthPlugin, RequestContext } from '@tsockify/core';
 import { AuthenticationError, InvalidOptionError } from '@tsockify/core';
-import { invalidSource } from './source-error.js';
+import { invalidSource } from './source.js';
 
 export const EXPECT_ORIGIN_GRAMMAR = 'space-separated origins, e.g. "https://portal.example.org https://other.example.org"';
 

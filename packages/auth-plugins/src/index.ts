@@ -2,7 +2,8 @@ export { createTokenPlugin, createAuthPlugin, TOKEN_PLUGIN_NAMES, AUTH_PLUGIN_NA
 export type { CreatePluginOptions, CreateTokenPluginOptions, TokenPluginName, AuthPluginName } from './registry.js';
 
 export { TokenFile, ReadOnlyTokenFile, TokenFileStore } from './token-file.js';
-export type { TokenFileOptions, SourceOptions } from './token-file.js';
+export type { TokenFileOptions } from './token-file.js';
+export type { SourceOptions } from './source.js';
 export { parseTokenFile } from './token-file-format.js';
 export { TokenFileName } from './token-file-name.js';
 export type { TokenFileNameOptions } from './token-file-name.js';
@@ -27,3 +28,4 @@ export type { ExpectOriginOptions } from './expect-origin.js';
 export { ClientCertCNAuth } from './client-cert-auth.js';
 export type { ClientCertCNAuthOptions } from './client-cert-auth.js';
 export { chainAuthPlugins } from './chain.js';
+export type { AuthPluginChain } from './chain.js';

@@ -3,9 +3,9 @@ import type { Logger, RequestContext, Target, TokenPlugin } from '@tsockify/core
 import { InvalidOptionError, PluginUnavailableError, TokenInvalidError, silentLogger } from '@tsockify/core';
 import { FileCache } from './file-cache.js';
 import { DEFAULT_JWE_ENCRYPTIONS, defaultJweKeyAlgorithms, defaultJwsAlgorithms, parseJwtKey, type JwtKeys, type SecretEncoding } from './jwt-key.js';
-import { errorMessage, invalidSource } from './source-error.js';
+import { errorMessage, invalidSource } from './source.js';
 import { targetFromHostPort } from './target-text.js';
-import type { SourceOptions } from './token-file.js';
+import type { SourceOptions } from './source.js';
 
 export const JWT_GRAMMAR = 'a key file: a PEM public or private key (or certificate), else an HMAC secret';
 

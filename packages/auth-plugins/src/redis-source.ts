@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '@tsockify/core';
-import { invalidSource } from './source-error.js';
+import { invalidSource } from './source.js';
 
 export const REDIS_GRAMMAR = 'host[:port[:db[:password[:namespace]]]]';
 

@@ -105,8 +105,9 @@ export async function createAuthPlugin(name: string, source: string | undefined,
 function builtinName<N extends string>(name: string, dotted: string, names: readonly N[], kind: 'token' | 'auth'): N | undefined {
   const bare = name.startsWith(dotted) ? name.slice(dotted.length) : name;
   if ((names as readonly string[]).includes(bare)) return bare as N;
-  if (bare === name && isModuleSpecifier(name)) return undefined;
+  // A near miss of a built-in ("tokenfile") is a typo, not an npm package.
   const close = names.find((n) => n.toLowerCase() === bare.toLowerCase());
+  if (!close && bare === name && isModuleSpecifier(name)) return undefined;
   throw new InvalidOptionError(
     `unknown --${kind}-plugin "${name}"${close ? ` (did you mean ${close}?)` : ''}: built-in ${kind} plugins are ${names.join(', ')}; ` +
       `a plugin of your own is a path (./my-plugin.js) or an npm package name`,

@@ -1,8 +1,8 @@
 import type { Logger, RequestContext, Target, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError, PluginUnavailableError, TokenInvalidError, silentLogger } from '@tsockify/core';
-import { errorMessage, invalidSource } from './source-error.js';
+import { errorMessage, invalidSource } from './source.js';
 import { parseTargetText, targetFromHostPort } from './target-text.js';
-import type { SourceOptions } from './token-file.js';
+import type { SourceOptions } from './source.js';
 
 export const TOKEN_API_GRAMMAR = 'an http(s) URL with %s where the token goes, e.g. http://127.0.0.1:8000/token/%s';
 
@@ -166,7 +166,7 @@ async function readCapped(res: Response, max: number): Promise<string> {
   if (!res.body) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength;
     if (size > max) {
       await res.body.cancel().catch(() => {});

@@ -2,9 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger, RequestContext, Target, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError, PluginUnavailableError, silentLogger } from '@tsockify/core';
-import { errnoCode, errorMessage, invalidSource } from './source-error.js';
+import { errnoCode, errorMessage, invalidSource } from './source.js';
 import { parseTargetText } from './target-text.js';
-import type { SourceOptions } from './token-file.js';
+import type { SourceOptions } from './source.js';
 
 export const TOKEN_FILE_NAME_GRAMMAR = 'a directory whose file names are tokens and whose files hold host:port';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger, RequestContext, Target, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError, PluginUnavailableError, silentLogger } from '@tsockify/core';
 import { FileCache } from './file-cache.js';
-import { errnoCode, errorMessage, invalidSource } from './source-error.js';
+import { errnoCode, errorMessage, invalidSource, type SourceOptions } from './source.js';
 import { parseTokenFile } from './token-file-format.js';
 
 /** The `--token-source` grammar of `TokenFile` and `ReadOnlyTokenFile`. */
@@ -14,11 +14,6 @@ export interface TokenFileOptions {
   /** A token file, or a directory whose regular files (not recursive) are all token files. */
   path: string;
   /** Where `Syntax error in <file> on line N` goes when no request logger is at hand. */
-  logger?: Logger;
-}
-
-/** Options the registry passes to every built-in plugin it builds from a source string. */
-export interface SourceOptions {
   logger?: Logger;
 }
 

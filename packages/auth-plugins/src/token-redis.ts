@@ -2,9 +2,9 @@ import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger, RequestContext, Target, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError, PluginUnavailableError, TokenInvalidError, silentLogger } from '@tsockify/core';
 import { parseRedisSource, type RedisSource } from './redis-source.js';
-import { errorMessage } from './source-error.js';
+import { errorMessage } from './source.js';
 import { parseTargetText, targetFromHostPort } from './target-text.js';
-import type { SourceOptions } from './token-file.js';
+import type { SourceOptions } from './source.js';
 
 /** Settings of `TokenRedis` that are not part of `--token-source`. */
 export interface TokenRedisSettings {
@@ -16,6 +16,8 @@ export interface TokenRedisSettings {
   maxReconnectDelayMs?: number;
   /** Connect with TLS (`rediss://`); `true` uses the system CAs. */
   tls?: boolean | RedisOptions['tls'];
+  /** Name shown by Redis `CLIENT LIST`. Default `tsockify-token-redis`. */
+  connectionName?: string;
 }
 
 export interface TokenRedisOptions extends Partial<RedisSource>, TokenRedisSettings {
@@ -68,6 +70,8 @@ export class TokenRedis implements TokenPlugin {
       // Never give up reconnecting: recovery must not need a restart.
       retryStrategy: (times) => Math.min(times * 100, maxDelay),
       enableReadyCheck: true,
+      // Visible in CLIENT LIST, so an operator can see tsockify holds exactly one connection.
+      connectionName: options.connectionName ?? 'tsockify-token-redis',
     });
     // ioredis emits 'error' on every failed reconnect: log the transitions, not each retry.
     this.client.on('error', (err: Error) => {

@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { RequestContext, Target, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError } from '@tsockify/core';
-import { invalidSource } from './source-error.js';
-import type { SourceOptions } from './token-file.js';
+import { invalidSource } from './source.js';
+import type { SourceOptions } from './source.js';
 import { isFileName } from './token-file-name.js';
 
 export const UNIX_SOCKET_DIRECTORY_GRAMMAR = 'a directory of unix sockets named by token';

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError } from '@tsockify/core';
-import { errorMessage } from './source-error.js';
+import { errorMessage } from './source.js';
 
 /**
  * True when a plugin name is a module to load rather than a built-in class name: a path

@@ -7,8 +7,6 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { AuthPlugin, Logger, ListenOptions, Target, TokenPlugin, TsockifyOptions } from '@tsockify/core';
-import { createAuthPlugin, createTokenPlugin } from '@tsockify/auth-plugins';
-import { viewerMounts } from '@tsockify/viewer';
 import type { CliOptions, ListenSpec, SslVersion } from './args.js';
 import { StartupError } from './errors.js';
 
@@ -69,6 +67,7 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.web.viewer) {
     let mounts;
     try {
+      const { viewerMounts } = await import('@tsockify/viewer');
       mounts = viewerMounts();
     } catch (err) {
       throw new StartupError(`cannot find the built-in viewer: ${(err as Error).message}`, 'reinstall tsockify (the @novnc/novnc package is missing)', { cause: err });
@@ -185,6 +184,8 @@ function checkSecureContext(cli: CliOptions, t: { cert: Buffer; key?: Buffer; pa
 }
 
 async function loadTokenPlugin(name: string, source: string | undefined, ctx: BuildContext): Promise<TokenPlugin> {
+  // Loaded on demand: the plugins pull in HTTP, JWT and Redis clients.
+  const { createTokenPlugin } = await import('@tsockify/auth-plugins');
   try {
     return await createTokenPlugin(name, source, { logger: ctx.logger, cwd: ctx.cwd });
   } catch (err) {
@@ -193,6 +194,7 @@ async function loadTokenPlugin(name: string, source: string | undefined, ctx: Bu
 }
 
 async function loadAuthPlugin(name: string, source: string | undefined, ctx: BuildContext): Promise<AuthPlugin> {
+  const { createAuthPlugin } = await import('@tsockify/auth-plugins');
   try {
     return await createAuthPlugin(name, source, { logger: ctx.logger, cwd: ctx.cwd });
   } catch (err) {

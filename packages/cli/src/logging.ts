@@ -8,7 +8,6 @@
  */
 import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger as PinoLogger, type StreamEntry } from 'pino';
-import pinoPretty from 'pino-pretty';
 import { StartupError } from './errors.js';
 
 export type LogFormat = 'pretty' | 'json';
@@ -62,7 +61,9 @@ function scrubObject(obj: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-function prettyStream(destination: DestinationStream | number, colorize: boolean): DestinationStream {
+type PrettyFactory = (options: import('pino-pretty').PrettyOptions) => unknown;
+
+function prettyStream(pinoPretty: PrettyFactory, destination: DestinationStream | number, colorize: boolean): DestinationStream {
   return pinoPretty({
     colorize,
     destination: destination as never,
@@ -73,27 +74,19 @@ function prettyStream(destination: DestinationStream | number, colorize: boolean
   }) as unknown as DestinationStream;
 }
 
-/** The contract of `./syslog.ts`: a writable taking pino's JSON lines, sending them to syslog. */
-type SyslogFactory = (spec: string, opts: { legacy: boolean; facility?: 'user' | 'daemon' }) => Writable;
-
-/** Loaded only when `--syslog` is given (a variable specifier keeps it optional at build time). */
-const SYSLOG_MODULE = './syslog.js';
-async function loadSyslog(): Promise<SyslogFactory> {
-  const mod = (await import(SYSLOG_MODULE)) as { createSyslogStream: SyslogFactory };
-  return mod.createSyslogStream;
-}
-
 export async function createCliLogger(settings: LoggerSettings): Promise<CliLogger> {
   const level = settings.verbose ? 'debug' : 'info';
   const streams: StreamEntry[] = [];
   const closers: Array<() => void> = [];
   let fileDest: ReturnType<typeof pino.destination> | undefined;
+  const wantsPretty = settings.format === 'pretty' || (settings.format === undefined && settings.console?.isTTY === true);
+  const pretty: PrettyFactory | undefined = wantsPretty ? (await import('pino-pretty')).default : undefined;
 
   if (settings.console) {
     const tty = settings.console.isTTY === true;
     const format = settings.format ?? (tty ? 'pretty' : 'json');
     const raw = settings.console.fd !== undefined ? pino.destination({ fd: settings.console.fd, sync: true }) : (settings.console as unknown as DestinationStream);
-    streams.push({ level, stream: format === 'pretty' ? prettyStream(raw, tty) : raw });
+    streams.push({ level, stream: format === 'pretty' ? prettyStream(pretty!, raw, tty) : raw });
   }
   if (settings.file) {
     try {
@@ -104,12 +97,13 @@ export async function createCliLogger(settings: LoggerSettings): Promise<CliLogg
     }
     const dest = fileDest;
     closers.push(() => dest.flushSync());
-    streams.push({ level, stream: settings.format === 'pretty' ? prettyStream(dest, false) : dest });
+    streams.push({ level, stream: settings.format === 'pretty' ? prettyStream(pretty!, dest, false) : dest });
   }
   if (settings.syslog) {
     let stream: Writable;
     try {
-      const createSyslogStream = await loadSyslog();
+      // Loaded on demand, like the pretty printer.
+      const { createSyslogStream } = await import('./syslog.js');
       stream = createSyslogStream(settings.syslog, { legacy: settings.legacySyslog, facility: settings.daemon ? 'daemon' : 'user' });
     } catch (err) {
       throw new StartupError(`cannot log to --syslog "${settings.syslog}": ${(err as Error).message}`, 'give a socket path such as /dev/log or a UDP host:port', { cause: err });

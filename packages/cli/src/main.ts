@@ -7,29 +7,10 @@
  */
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
-import { createServer, formatTarget, TsockifyError, type Logger, type SessionCloseInfo, type SessionInfo, type TsockifyServer } from '@tsockify/core';
 import { parseArgs, type CliOptions } from './args.js';
 import { CliError, formatCliError } from './errors.js';
 import { helpText } from './help.js';
-import { createCliLogger, type CliLogger } from './logging.js';
-import { buildCoreOptions } from './config.js';
 import { daemonize, isDaemonChild, reportToParent } from './daemon.js';
-import { forgetActivationEnv, systemdFdCount } from './activation.js';
-import { findRebind, pickFreePort, startWrappedCommand, type WrappedCommand } from './wrap.js';
-import { runLifecycle } from './lifecycle.js';
-
-/** websockify's `--traffic` legend, printed once at startup. */
-export const TRAFFIC_LEGEND = `
-Traffic Legend:
-    }  - Client receive
-    }. - Client receive partial
-    {  - Target receive
-
-    >  - Target send
-    >. - Target send partial
-    <  - Client send
-    <. - Client send partial
-`;
 
 /** What `main` touches outside itself; tests pass their own. */
 export interface MainIo {
@@ -54,7 +35,7 @@ export function version(): string {
 export async function main(argv: string[], ioOverrides: Partial<MainIo> = {}): Promise<number> {
   const io: MainIo = {
     stdout: process.stdout,
-    stderr: Object.assign(process.stderr, { fd: 2 }),
+    stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
     pid: process.pid,
@@ -83,185 +64,20 @@ export async function main(argv: string[], ioOverrides: Partial<MainIo> = {}): P
     return daemonize(argv, { logFile: cli.log.file, cwd: io.cwd, env: io.env, stderr: io.stderr });
   }
 
-  let logging: CliLogger;
+  // The server side is loaded only now, so that usage errors and --help answer quickly.
+  const { runServer } = await import('./serve.js');
   try {
-    logging = await createCliLogger({
-      verbose: cli.verbose,
-      format: cli.log.format,
-      file: cli.log.file,
-      syslog: cli.log.syslog,
-      legacySyslog: cli.log.legacySyslog,
-      // A daemon's stderr is /dev/null or the log file, which has its own destination.
-      console: daemonChild ? undefined : io.stderr,
-      daemon: cli.daemon,
-    });
+    return await runServer(cli, io, daemonChild);
   } catch (err) {
     if (err instanceof CliError) return fail(formatCliError(err), err.exitCode);
-    throw err;
-  }
-  try {
-    return await serve(cli, io, logging, daemonChild);
-  } catch (err) {
-    logging.close();
-    if (err instanceof CliError) return fail(formatCliError(err), err.exitCode);
-    // InvalidOptionError and ListenError messages already say what and how.
-    if (err instanceof TsockifyError) return fail(`tsockify: ${err.message}`, 1);
+    // The core's InvalidOptionError and ListenError messages already say what and how.
+    if (isTsockifyError(err)) return fail(`tsockify: ${err.message}`, 1);
     throw err;
   }
 }
 
-async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChild: boolean): Promise<number> {
-  const log = logging.logger as unknown as Logger;
-  for (const w of cli.warnings) log.warn(w);
-
-  const childEnv: NodeJS.ProcessEnv = { ...io.env };
-  if (cli.listen.kind === 'fd' && cli.listen.from === 'systemd') {
-    forgetActivationEnv(childEnv);
-    if (cli.ignoredSource !== undefined) log.info(`using the socket passed by systemd (LISTEN_FDS); ignoring ${cli.ignoredSource}`);
-    const n = systemdFdCount(io.env);
-    if (n > 1) log.warn(`systemd passed ${n} sockets; only the first (fd 3) is used`);
-  }
-
-  let wrapTarget: { host: string; port: number } | undefined;
-  if (cli.target.kind === 'wrap-auto') wrapTarget = { host: '127.0.0.1', port: await pickFreePort() };
-  else if (cli.wrap && cli.target.kind === 'tcp') wrapTarget = { host: cli.target.host, port: cli.target.port };
-
-  const built = await buildCoreOptions(cli, { cwd: io.cwd, logger: log, wrapTarget });
-  for (const w of built.warnings) log.warn(w);
-  const server = createServer(built.options);
-  // Attach before any await: a listener error must not be an unhandled 'error' event.
-  server.on('error', (err) => log.error({ err: err.message }, `server error: ${err.message}`));
-  server.on('session', (info) => logSessionOpen(log, info));
-  server.on('sessionClose', (info) => logSessionClose(log, info));
-
-  const dst = describeTarget(cli, wrapTarget);
-  log.info('WebSocket server settings:');
-  log.info(describeListen(cli));
-  for (const line of built.settings) log.info(line);
-  if (cli.daemon) log.info('  - Backgrounding (daemon)');
-
-  const addresses = await server.listen();
-  const src = cli.listen.kind === 'fd' ? (cli.listen.from === 'inetd' ? 'inetd' : 'systemd socket') : addresses.join(', ');
-  log.info(`  - proxying from ${src} to ${dst}${cli.targetTls ? ' (using SSL)' : ''}`);
-  log.info({ addresses, target: dst, tls: built.tlsEnabled }, `tsockify: listening on ${addresses.join(', ')} proxying to ${dst}`);
-  if (cli.traffic) io.stdout.write(TRAFFIC_LEGEND);
-  if (daemonChild) reportToParent({ type: 'ready', addresses });
-
-  let wrapped: WrappedCommand | undefined;
-  const lifecycle = runLifecycle(server, {
-    runOnce: cli.runOnce,
-    timeout: cli.timeout,
-    idleTimeout: cli.idleTimeout,
-    log,
-    beforeClose: () => wrapped?.stop(),
-    afterClose: () => logging.close(),
-  });
-
-  if (cli.wrap) {
-    const rebindLib = cli.target.kind === 'wrap-auto' && cli.listen.kind === 'tcp' ? findRebind(io.env) : undefined;
-    if (cli.target.kind === 'wrap-auto') {
-      log.info(
-        rebindLib
-          ? `wrapped command: its bind on port ${server.port} is moved to ${wrapTarget!.port} by ${rebindLib}`
-          : `wrapped command must listen on 127.0.0.1:${wrapTarget!.port} ($TSOCKIFY_TARGET_PORT); websockify's rebind.so was not found`,
-      );
-    }
-    wrapped = startWrappedCommand({
-      command: cli.wrap.command,
-      mode: cli.wrap.mode,
-      env: childEnv,
-      target: cli.target.kind === 'unix' ? { unixSocket: cli.target.path } : wrapTarget,
-      ...(rebindLib ? { rebind: { library: rebindLib, listenPort: server.port } } : {}),
-      stdinIgnore: cli.listen.kind === 'fd' && cli.listen.fd === 0,
-      log,
-      onExit: (status) => lifecycle.shutdown(status, `wrapped command exited with status ${status}: exiting (--wrap-mode exit)`),
-    });
-  }
-
-  const removeSignals = io.signals ? installSignals(server, lifecycle.shutdown, logging, log, cli, daemonChild) : () => {};
-  const code = await lifecycle.done;
-  removeSignals();
-  return code;
-}
-
-function installSignals(
-  server: TsockifyServer,
-  shutdown: (code: number, why: string) => void,
-  logging: CliLogger,
-  log: Logger,
-  cli: CliOptions,
-  daemonChild: boolean,
-): () => void {
-  let signalled = false;
-  const onStop = (signal: NodeJS.Signals): void => {
-    if (signalled) {
-      // A second signal: the operator does not want to wait for sessions to close.
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    signalled = true;
-    shutdown(0, `${signal} received: closing ${server.sessionCount} session(s) and exiting`);
-    // If a socket still holds the event loop after the graceful close, do not hang.
-    setTimeout(() => process.exit(0), 5000).unref();
-  };
-  const onHup = (): void => {
-    logging.reopen();
-    log.info('SIGHUP: log file re-opened');
-  };
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  // SIGHUP keeps its default (terminate) unless there is a log file to re-open or we are a daemon.
-  const handleHup = cli.log.file !== undefined || daemonChild;
-  if (handleHup) process.on('SIGHUP', onHup);
-  return () => {
-    process.removeListener('SIGTERM', onStop);
-    process.removeListener('SIGINT', onStop);
-    if (handleHup) process.removeListener('SIGHUP', onHup);
-  };
-}
-
-function describeListen(cli: CliOptions): string {
-  switch (cli.listen.kind) {
-    case 'tcp': return `  - Listen on ${cli.listen.host ?? ''}:${cli.listen.port}`;
-    case 'unix': return `  - Listen on unix socket ${cli.listen.path}`;
-    case 'fd': return cli.listen.from === 'inetd' ? '  - Listen for inetd connections' : '  - Listen on the socket passed by systemd (fd 3)';
-  }
-}
-
-function describeTarget(cli: CliOptions, wrapTarget: { host: string; port: number } | undefined): string {
-  const t = cli.target;
-  const base = t.kind === 'tcp' ? formatTarget({ host: t.host, port: t.port })
-    : t.kind === 'unix' ? `unix:${t.path}`
-      : t.kind === 'token' ? `targets generated by ${t.plugin}`
-        : '';
-  if (cli.wrap) return `'${cli.wrap.command.join(' ')}' (${t.kind === 'wrap-auto' ? `port ${wrapTarget!.port}` : base})`;
-  return base;
-}
-
-/** Log lines carry the client, target and counts; never the token (the path has no query). */
-function logSessionOpen(log: Logger, info: SessionInfo): void {
-  const client = clientOf(info);
-  log.info(
-    { session: info.id, client, target: info.target, path: info.path, ...(info.meta ? { meta: info.meta } : {}) },
-    `session ${info.id} opened: ${client} -> ${info.target}`,
-  );
-}
-
-function logSessionClose(log: Logger, info: SessionCloseInfo): void {
-  const client = clientOf(info);
-  const seconds = (info.durationMs / 1000).toFixed(1);
-  log.info(
-    {
-      session: info.id, client, target: info.target, code: info.code, reason: info.reason, initiator: info.initiator,
-      bytesToTarget: info.bytesToTarget, bytesToClient: info.bytesToClient, durationMs: info.durationMs,
-      ...(info.error ? { error: info.error } : {}), ...(info.meta ? { meta: info.meta } : {}),
-    },
-    `session ${info.id} closed: ${client} -> ${info.target}, ${info.code}${info.reason ? ` ${info.reason}` : ''} (${info.initiator}), ` +
-      `${info.bytesToTarget} bytes to target, ${info.bytesToClient} bytes to client, ${seconds} s`,
-  );
-}
-
-function clientOf(info: SessionInfo): string {
-  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4.
-  const addr = info.remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-  return addr.includes(':') ? `[${addr}]:${info.remotePort}` : `${addr}:${info.remotePort}`;
+/** The core's TsockifyError, told by its code so that the core is not loaded up front. */
+function isTsockifyError(err: unknown): err is Error & { code: string } {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('TSOCK_ERR_');
 }

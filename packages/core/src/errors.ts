@@ -17,6 +17,7 @@ export type TsockifyErrorCode =
   | 'TSOCK_ERR_TARGET_UNREACHABLE'
   | 'TSOCK_ERR_TARGET_TIMEOUT'
   | 'TSOCK_ERR_TARGET_RESET'
+  | 'TSOCK_ERR_LIMIT'
   | 'TSOCK_ERR_RECORD'
   | 'TSOCK_ERR_LISTEN';
 
@@ -120,6 +121,16 @@ export class TargetResetError extends TsockifyError {
   }
 }
 
+/** A connection limit was reached: `perClient` → 429, overall → 503. */
+export class LimitError extends TsockifyError {
+  readonly perClient: boolean;
+
+  constructor(message: string, perClient: boolean) {
+    super('TSOCK_ERR_LIMIT', message);
+    this.perClient = perClient;
+  }
+}
+
 export class RecordError extends TsockifyError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('TSOCK_ERR_RECORD', message, options);
@@ -135,6 +146,7 @@ export class ListenError extends TsockifyError {
 /** The HTTP status a failure gets when it happens before the upgrade. */
 export function toHttpStatus(err: unknown): number {
   if (err instanceof AuthenticationError) return err.status;
+  if (err instanceof LimitError) return err.perClient ? 429 : 503;
   if (!(err instanceof TsockifyError)) return 500;
   switch (err.code) {
     case 'TSOCK_ERR_BAD_REQUEST':

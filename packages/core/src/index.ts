@@ -12,6 +12,7 @@ export {
   TargetUnreachableError,
   TargetTimeoutError,
   TargetResetError,
+  LimitError,
   RecordError,
   ListenError,
   toHttpStatus,

@@ -86,8 +86,14 @@ export interface TsockifyOptions {
   heartbeatMs?: number;
   /** How long to wait for the target to accept, in ms. Default 10000. */
   connectTimeoutMs?: number;
-  /** How long a client may take to send its request headers, in ms. Default 10000. */
+  /** How long a client may take to send its request headers (and TLS handshake), in ms. Default 5000. */
   headersTimeoutMs?: number;
+  /** Most sessions (and upgrades in progress) at once; more are refused with 503. Default 16384; 0 = no limit. */
+  maxConnections?: number;
+  /** Most sessions from one client address; more are refused with 429. Default 0 = no limit. */
+  maxConnectionsPerClient?: number;
+  /** Close a session with 1000 "Idle timeout" after this many ms without bytes either way. 0 = off (default). */
+  sessionIdleTimeoutMs?: number;
   /** Record each session to `${record}.${n}` in noVNC's playback format. */
   record?: string;
   /** Write websockify's per-frame traffic legend characters here (websockify `--traffic`). */
@@ -109,6 +115,9 @@ export interface ResolvedOptions {
   heartbeatMs: number;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  sessionIdleTimeoutMs: number;
   record: string | undefined;
   traffic: Writable | undefined;
   logger: Logger;
@@ -187,7 +196,10 @@ export function resolveOptions(options: TsockifyOptions): ResolvedOptions {
     maxMessageSize: positiveNumber('maxMessageSize', options.maxMessageSize, 4 * 1024 * 1024),
     heartbeatMs: positiveNumber('heartbeatMs', options.heartbeatMs, 0, true),
     connectTimeoutMs: positiveNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000),
-    headersTimeoutMs: positiveNumber('headersTimeoutMs', options.headersTimeoutMs, 10_000),
+    headersTimeoutMs: positiveNumber('headersTimeoutMs', options.headersTimeoutMs, 5_000),
+    maxConnections: positiveNumber('maxConnections', options.maxConnections, 16_384, true),
+    maxConnectionsPerClient: positiveNumber('maxConnectionsPerClient', options.maxConnectionsPerClient, 0, true),
+    sessionIdleTimeoutMs: positiveNumber('sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, 0, true),
     record: options.record,
     traffic,
     logger: options.logger ?? silentLogger,

@@ -84,6 +84,8 @@ export class Session {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** Heartbeat bookkeeping: pings sent since the last pong. */
   missedPongs = 0;
+  /** When bytes last moved either way (ms since the epoch); read by the idle sweep. */
+  lastActivity = Date.now();
 
   constructor(info: SessionInfo, ws: WebSocket, clientSocket: Duplex, target: Socket, opts: RelayOptions) {
     this.info = info;
@@ -135,6 +137,7 @@ export class Session {
 
   private readonly onTargetData = (chunk: Buffer): void => {
     this.bytesToClient += chunk.length;
+    this.lastActivity = Date.now();
     this.opts.taps?.fromTarget?.(chunk);
     if (this.closing) return;
     // Each target read becomes one message of at most 64 KiB (the websockify contract).
@@ -165,6 +168,7 @@ export class Session {
       return;
     }
     this.bytesToTarget += data.length;
+    this.lastActivity = Date.now();
     this.opts.taps?.fromClient?.(data);
     if (!this.target.writable) return;
     const complete = this.target.write(data);

@@ -10,7 +10,7 @@ import type { TsockifyOptions, ResolvedOptions } from './options.js';
 import type { Target } from './plugins.js';
 import { resolveOptions } from './options.js';
 import { formatTarget } from './plugins.js';
-import { ListenError, MethodNotAllowedError, TsockifyError, toHttpStatus } from './errors.js';
+import { LimitError, ListenError, MethodNotAllowedError, TsockifyError, toHttpStatus } from './errors.js';
 import { authorise, buildContext, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
 import { dialTarget } from './target.js';
 import { DEFAULT_HIGH_WATER_MARK, Session, type SessionCloseInfo, type SessionInfo, type SessionTaps } from './relay.js';
@@ -60,6 +60,15 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   private readonly httpsServer: https.Server | undefined;
   private readonly web: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private idleSweep: NodeJS.Timeout | undefined;
+  /**
+   * Connections that have not finished their first request yet. Node checks headersTimeout
+   * only for servers that called listen() themselves; ours get sockets by emit('connection'),
+   * so the slowloris bound is kept here.
+   */
+  private readonly awaitingRequest = new WeakMap<Duplex, NodeJS.Timeout>();
+  /** Sessions and upgrades in progress per client address, for maxConnectionsPerClient. */
+  private readonly perClient = new Map<string, number>();
   private sessionCounter = 0;
   private pending = 0;
   private closed = false;
@@ -102,6 +111,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
         rejectUnauthorized: t.verifyClient ?? false,
       });
       this.wire(this.httpsServer);
+      // The TLS handshake has its own bound (handshakeTimeout); the headers get a fresh one.
+      this.httpsServer.on('secureConnection', (tlsSocket) => this.expectRequest(tlsSocket));
       this.httpsServer.on('tlsClientError', (err, socket) => {
         this.log.debug({ err: err.message, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
         // With a listener attached, node leaves the failed socket open: close it ourselves.
@@ -111,6 +122,12 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     if (this.options.heartbeatMs > 0) {
       this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
       this.heartbeat.unref();
+    }
+    const idle = this.options.sessionIdleTimeoutMs;
+    if (idle > 0) {
+      // One sweep for all sessions instead of a timer per session (lean per-session state).
+      this.idleSweep = setInterval(() => this.sweepIdle(), Math.max(50, Math.min(1000, idle / 4)));
+      this.idleSweep.unref();
     }
   }
 
@@ -234,6 +251,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.idleSweep);
     await this.stopAccepting();
     const ended = [...this.sessions].map((s) => new Promise<void>((resolve) => {
       s.ws.once('close', () => resolve());
@@ -255,8 +273,14 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
 
   private wire(server: http.Server): void {
     server.maxHeadersCount = 100;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
-    server.on('request', (req, res) => this.handleRequest(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.requestArrived(socket);
+      this.handleUpgrade(req, socket, head);
+    });
+    server.on('request', (req, res) => {
+      this.requestArrived(req.socket);
+      this.handleRequest(req, res);
+    });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.log.debug({ err: err.message, code: err.code }, 'malformed HTTP request');
       if (!socket.writable) { socket.destroy(); return; }
@@ -269,6 +293,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   private onConnection(socket: net.Socket): void {
     socket.on('error', onSocketError);
     if (!this.httpsServer) {
+      this.expectRequest(socket);
       this.httpServer.emit('connection', socket);
       return;
     }
@@ -288,6 +313,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       } else {
         // The HTTP parser reads the socket's handle directly (parser.consume), so bytes put
         // back with unshift would never reach it; hand it the first chunk as a 'data' event.
+        this.expectRequest(socket);
         this.httpServer.emit('connection', socket);
         socket.emit('data', chunk);
       }
@@ -300,11 +326,15 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     const abort = new AbortController();
     const onGone = (): void => abort.abort();
     socket.once('close', onGone);
+    const client = ctx.remoteAddress;
     this.pending++;
+    this.reserve(client);
+    let established = false;
     let target: Target | undefined;
     let taps: SessionTaps | undefined;
     let targetSocket: net.Socket | undefined;
     try {
+      this.checkLimits(client);
       validateHandshake(req);
       const decided = await authorise(ctx, this.options);
       target = decided.target;
@@ -329,13 +359,76 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     } finally {
       this.pending--;
       socket.removeListener('close', onGone);
+      if (!established && (abort.signal.aborted || !socket.writable || !targetSocket || targetSocket.destroyed)) this.release(client);
+      else established = true;
     }
-    if (abort.signal.aborted || !socket.writable || !targetSocket) {
+    if (!established || !targetSocket) {
       targetSocket?.destroy();
       taps?.close?.();
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.startSession(ws, socket, targetSocket!, target!, ctx.path, taps, ctx.remoteAddress, ctx.remotePort));
+    // If ws refuses the handshake after all, it destroys the socket without calling back:
+    // release what this request holds then.
+    const dialled = targetSocket;
+    const onEarlyClose = (): void => {
+      dialled.destroy();
+      taps?.close?.();
+      this.release(client);
+    };
+    socket.once('close', onEarlyClose);
+    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      socket.removeListener('close', onEarlyClose);
+      this.startSession(ws, socket, dialled, target!, ctx.path, taps, ctx.remoteAddress, ctx.remotePort);
+    });
+  }
+
+  /** Start the headers clock: a client that has not sent a whole request by then is dropped. */
+  private expectRequest(socket: Duplex): void {
+    const timer = setTimeout(() => {
+      this.log.debug({ remoteAddress: (socket as net.Socket).remoteAddress }, 'request headers not received in time');
+      socket.destroy();
+    }, this.options.headersTimeoutMs);
+    timer.unref();
+    this.awaitingRequest.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  private requestArrived(socket: Duplex): void {
+    const timer = this.awaitingRequest.get(socket);
+    if (timer) {
+      clearTimeout(timer);
+      this.awaitingRequest.delete(socket);
+    }
+  }
+
+  /** Refuse before any work when a limit is reached. The caller has already reserved a slot. */
+  private checkLimits(client: string): void {
+    const { maxConnections, maxConnectionsPerClient } = this.options;
+    // This request is already counted in `pending`, hence `>` rather than `>=`.
+    if (maxConnections > 0 && this.sessions.size + this.pending > maxConnections) {
+      throw new LimitError(`too many connections (limit ${maxConnections})`, false);
+    }
+    if (maxConnectionsPerClient > 0 && (this.perClient.get(client) ?? 0) > maxConnectionsPerClient) {
+      throw new LimitError(`too many connections from this address (limit ${maxConnectionsPerClient})`, true);
+    }
+  }
+
+  private reserve(client: string): void {
+    if (this.options.maxConnectionsPerClient > 0) this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+  }
+
+  private release(client: string): void {
+    if (this.options.maxConnectionsPerClient <= 0) return;
+    const n = (this.perClient.get(client) ?? 1) - 1;
+    if (n <= 0) this.perClient.delete(client);
+    else this.perClient.set(client, n);
+  }
+
+  private sweepIdle(): void {
+    const cutoff = Date.now() - this.options.sessionIdleTimeoutMs;
+    for (const s of this.sessions) {
+      if (s.lastActivity < cutoff) s.close(1000, 'Idle timeout');
+    }
   }
 
   private startSession(
@@ -360,6 +453,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       taps,
       onClose: (closeInfo) => {
         this.sessions.delete(session);
+        this.release(remoteAddress);
         this.emit('sessionClose', closeInfo);
       },
     });

@@ -174,6 +174,7 @@ export function rejectUpgrade(socket: Duplex, err: unknown): number {
     headers.push('Sec-WebSocket-Version: 13');
   }
   if (status === 405) headers.push('Allow: GET');
+  if (status === 429 || status === 503) headers.push('Retry-After: 5');
   headers.push(`Content-Length: ${Buffer.byteLength(body)}`);
   socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
   // A client that never reads must not keep the socket: give the answer a moment, then drop it.

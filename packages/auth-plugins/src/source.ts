@@ -1,4 +1,11 @@
+import type { Logger } from '@tsockify/core';
 import { InvalidOptionError } from '@tsockify/core';
+
+/** Options the registry passes to every built-in plugin it builds from a source string. */
+export interface SourceOptions {
+  /** For the plugin's own log lines (syntax errors, backend down and up). */
+  logger?: Logger;
+}
 
 /** Which command-line flag a plugin's source string came from. */
 export type SourceFlag = '--token-source' | '--auth-source';

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { InvalidOptionError, type AuthPlugin, type TokenPlugin } from '@tsockify/core';
 import {
   AUTH_PLUGIN_NAMES,
+  AtmosphereToken,
   BaseTokenAPI,
   BasicHTTPAuth,
   ClientCertCNAuth,
@@ -53,6 +54,7 @@ describe('createTokenPlugin', () => {
         JWTTokenApi: [path.join(dir, 'secret.key'), JWTTokenApi],
         TokenRedis: ['127.0.0.1:1', TokenRedis],
         UnixDomainSocketDirectory: [dir, UnixDomainSocketDirectory],
+        AtmosphereToken: [`${path.join(dir, 'secret.key')}:salt:4200`, AtmosphereToken],
       };
       expect(Object.keys(sources).sort()).to.deep.equal([...TOKEN_PLUGIN_NAMES].sort());
       for (const name of TOKEN_PLUGIN_NAMES) {

@@ -3,6 +3,7 @@ export type { CreatePluginOptions, CreateTokenPluginOptions, TokenPluginName, Au
 
 export { TokenFile, ReadOnlyTokenFile, TokenFileStore } from './token-file.js';
 export type { TokenFileOptions } from './token-file.js';
+export { splitSourceFields } from './source.js';
 export type { SourceOptions } from './source.js';
 export { parseTokenFile } from './token-file-format.js';
 export { TokenFileName } from './token-file-name.js';
@@ -15,10 +16,12 @@ export { parseJwtKey } from './jwt-key.js';
 export type { JwtKeys, SecretEncoding } from './jwt-key.js';
 export { TokenRedis, parseRedisValue } from './token-redis.js';
 export type { TokenRedisOptions, TokenRedisSettings } from './token-redis.js';
-export { parseRedisSource, splitSourceFields } from './redis-source.js';
+export { parseRedisSource } from './redis-source.js';
 export type { RedisSource } from './redis-source.js';
 export { UnixDomainSocketDirectory } from './unix-socket-directory.js';
 export type { UnixDomainSocketDirectoryOptions } from './unix-socket-directory.js';
+export { AtmosphereToken } from './atmosphere-token.js';
+export type { AtmosphereTokenOptions, AtmosphereTokenSettings, ItsdangerousEpoch } from './atmosphere-token.js';
 export { parseTargetText } from './target-text.js';
 
 export { BasicHTTPAuth } from './basic-auth.js';

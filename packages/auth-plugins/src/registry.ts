@@ -1,5 +1,6 @@
 import type { AuthPlugin, Logger, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError } from '@tsockify/core';
+import { AtmosphereToken, type AtmosphereTokenSettings } from './atmosphere-token.js';
 import { BasicHTTPAuth } from './basic-auth.js';
 import { ClientCertCNAuth } from './client-cert-auth.js';
 import { ExpectOrigin } from './expect-origin.js';
@@ -11,7 +12,7 @@ import { TokenRedis, type TokenRedisSettings } from './token-redis.js';
 import { UnixDomainSocketDirectory } from './unix-socket-directory.js';
 import { importUserModule, isClass, isModuleSpecifier } from './user-module.js';
 
-/** The token plugins built in, by websockify class name. */
+/** The token plugins built in: websockify's, by class name, and `AtmosphereToken`. */
 export const TOKEN_PLUGIN_NAMES = [
   'TokenFile',
   'ReadOnlyTokenFile',
@@ -21,6 +22,7 @@ export const TOKEN_PLUGIN_NAMES = [
   'JWTTokenApi',
   'TokenRedis',
   'UnixDomainSocketDirectory',
+  'AtmosphereToken',
 ] as const;
 
 /** The auth plugins built in, by websockify class name. */
@@ -44,6 +46,8 @@ export interface CreateTokenPluginOptions extends CreatePluginOptions {
   jwt?: JwtTokenSettings;
   /** For `TokenRedis`. */
   redis?: TokenRedisSettings;
+  /** For `AtmosphereToken`. */
+  atmosphere?: AtmosphereTokenSettings;
 }
 
 type TokenFactory = (source: string | undefined, opts: CreateTokenPluginOptions) => Promise<TokenPlugin>;
@@ -57,6 +61,7 @@ const tokenFactories: Record<TokenPluginName, TokenFactory> = {
   JWTTokenApi: (s, o) => JWTTokenApi.fromSource(s, { ...o.jwt, logger: o.logger }),
   TokenRedis: (s, o) => TokenRedis.fromSource(s, { ...o.redis, logger: o.logger }),
   UnixDomainSocketDirectory: (s) => UnixDomainSocketDirectory.fromSource(s),
+  AtmosphereToken: (s, o) => AtmosphereToken.fromSource(s, { ...o.atmosphere, logger: o.logger }),
 };
 
 const authFactories: Record<AuthPluginName, (source: string | undefined) => AuthPlugin> = {

@@ -42,3 +42,32 @@ export function errnoCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/**
+ * Split a source on `:` as websockify's `parse_source_args` does: a field wrapped whole in
+ * double quotes may hold colons (`host::::"first-ns:second-ns"`); an empty field keeps its
+ * place (`host:::secret`).
+ */
+export function splitSourceFields(src: string): string[] {
+  const fields: string[] = [];
+  let pos = 0;
+  for (;;) {
+    let field: string | undefined;
+    if (src[pos] === '"') {
+      const close = src.indexOf('"', pos + 1);
+      if (close > pos + 1 && (close + 1 === src.length || src[close + 1] === ':')) {
+        field = src.slice(pos + 1, close);
+        pos = close + 1;
+      }
+    }
+    if (field === undefined) {
+      const colon = src.indexOf(':', pos);
+      const end = colon === -1 ? src.length : colon;
+      field = src.slice(pos, end);
+      pos = end;
+    }
+    fields.push(field);
+    if (pos >= src.length) return fields;
+    pos++; // the ':' after the field
+  }
+}

@@ -1,0 +1,46 @@
+/** The subjects, scenarios and figures of the benchmark, in the order the report shows them. */
+
+export const SUBJECTS = ['tsockify', 'websockify', 'tcp', 'ws'] as const;
+export type SubjectName = (typeof SUBJECTS)[number];
+
+export const SUBJECT_LABEL: Record<SubjectName, string> = {
+  tsockify: 'tsockify',
+  websockify: 'websockify',
+  tcp: 'raw TCP',
+  ws: 'ws→ws',
+};
+
+export const SCENARIOS = ['down', 'up', 'rtt', 'setup-seq', 'setup-par', 'idle'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface MetricDef {
+  id: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  scenario: ScenarioName;
+  /** Only a proxy has it (CPU of the relay): the baselines show a dash. */
+  proxiesOnly?: boolean;
+  /** For the baselines the figure is the endpoint's (the target process), not a proxy's. */
+  endpointForBaselines?: boolean;
+}
+
+export function metricDefs(idleCounts: number[]): MetricDef[] {
+  const defs: MetricDef[] = [
+    { id: 'down', label: 'downstream (target pushes 64 KiB writes)', unit: 'MiB/s', better: 'higher', scenario: 'down' },
+    { id: 'down.cpu', label: 'proxy CPU per GiB, downstream', unit: 'CPU s/GiB', better: 'lower', scenario: 'down', proxiesOnly: true },
+    { id: 'up', label: 'upstream (64 KiB messages to a sink)', unit: 'MiB/s', better: 'higher', scenario: 'up' },
+    { id: 'up.cpu', label: 'proxy CPU per GiB, upstream', unit: 'CPU s/GiB', better: 'lower', scenario: 'up', proxiesOnly: true },
+    { id: 'rtt.p50', label: 'round trip, 64-byte echo, p50', unit: 'µs', better: 'lower', scenario: 'rtt' },
+    { id: 'rtt.p99', label: 'round trip, 64-byte echo, p99', unit: 'µs', better: 'lower', scenario: 'rtt' },
+    { id: 'seq.rate', label: 'session setup, sequential', unit: 'sessions/s', better: 'higher', scenario: 'setup-seq' },
+    { id: 'seq.ttfb', label: 'upgrade request → first target byte, sequential, p50', unit: 'ms', better: 'lower', scenario: 'setup-seq' },
+    { id: 'par.rate', label: 'session setup, parallel', unit: 'sessions/s', better: 'higher', scenario: 'setup-par' },
+    { id: 'par.ttfb', label: 'upgrade request → first target byte, parallel, p50', unit: 'ms', better: 'lower', scenario: 'setup-par' },
+  ];
+  for (const n of idleCounts) {
+    defs.push({ id: `idle.${n}.kib`, label: `memory per idle session, ${n.toLocaleString('en-US')} held (PSS)`, unit: 'KiB', better: 'lower', scenario: 'idle', endpointForBaselines: true });
+    defs.push({ id: `idle.${n}.held`, label: `sessions held and echoing, ${n.toLocaleString('en-US')} asked`, unit: 'sessions', better: 'higher', scenario: 'idle' });
+  }
+  return defs;
+}

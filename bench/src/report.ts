@@ -1,0 +1,153 @@
+/** docs/benchmarks.md from one run's results. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Results } from './run.js';
+import { SUBJECT_LABEL, metricDefs, type SubjectName } from './metrics.js';
+import { checkTargets } from './targets.js';
+import { fmt, fmtRatio, median, medianRatio } from './stats.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface ReportContext {
+  /** The command line that produced this run, as typed. */
+  command: string;
+  /** File name of the chart, relative to the markdown file. */
+  svgName: string;
+  quick: boolean;
+}
+
+function cell(vals: Array<number | undefined> | undefined): string {
+  if (!vals) return '—';
+  return fmt(median(vals.filter((x): x is number => x !== undefined)));
+}
+
+export function renderMarkdown(r: Results, ctx: ReportContext): string {
+  const L: string[] = [];
+  const subjects = r.subjects;
+  const has = (s: SubjectName): boolean => subjects.includes(s);
+  L.push('# Benchmarks');
+  L.push('');
+  L.push(`<!-- Written by \`pnpm bench\` (bench/src/report.ts); edit the generator, not this file. -->`);
+  L.push('');
+  L.push(`tsockify against Python websockify and two baselines on one machine, in one run, interleaved round by round`
+    + ` (${subjects.map((s) => SUBJECT_LABEL[s]).join(', ')}, then again). ${r.rounds} round${r.rounds === 1 ? '' : 's'};`
+    + ` every figure is the median over rounds, and every ratio is taken within each round and then the median of those.`
+    + (ctx.quick ? ' **Quick mode: tiny bounds, for a smoke check only; these figures say little.**' : ''));
+  L.push('');
+  L.push(`![tsockify and websockify relative to the baselines](${ctx.svgName})`);
+  L.push('');
+
+  L.push('## Targets (issue 4)');
+  L.push('');
+  L.push('| figure | target | measured (median of per-round ratios) | holds |');
+  L.push('|---|---|---|---|');
+  for (const t of checkTargets(r)) {
+    L.push(`| ${t.figure} | ${t.target} | ${t.measured} | ${t.holds === undefined ? 'not measured' : t.holds ? '**yes**' : '**no**'} |`);
+  }
+  L.push('');
+
+  L.push('## Results');
+  L.push('');
+  const ratioCols: Array<[SubjectName, SubjectName]> = [];
+  if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
+  if (has('websockify') && has('ws')) ratioCols.push(['websockify', 'ws']);
+  L.push(`| figure | unit | ${subjects.map((s) => SUBJECT_LABEL[s]).join(' | ')} | ${ratioCols.map(([a, b]) => `${SUBJECT_LABEL[a]} ÷ ${SUBJECT_LABEL[b]}`).join(' | ')} |`);
+  L.push(`|---|---|${subjects.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
+  for (const def of metricDefs(r.idleCounts)) {
+    if (!r.scenarios.includes(def.scenario)) continue;
+    const v = r.values[def.id] ?? {};
+    const cells = subjects.map((s) => {
+      const c = cell(v[s]);
+      return def.endpointForBaselines && (s === 'tcp' || s === 'ws') && c !== '—' ? `${c}\\*` : c;
+    });
+    const ratios = ratioCols.map(([a, b]) => {
+      if (def.proxiesOnly && b !== 'websockify') return '—';
+      return fmtRatio(medianRatio(v[a] ?? [], v[b] ?? []));
+    });
+    L.push(`| ${def.label} | ${def.unit} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+  }
+  L.push('');
+  L.push('\\* For the baselines there is no proxy: the memory figure is the endpoint\'s (the target process holding'
+    + ' the TCP sockets, or the `ws` server holding the WebSockets), the floor for anything that holds that leg.'
+    + ' A relay holds both legs. CPU per GiB is the proxy processes\' user+system time over the bytes relayed in the'
+    + ' phase (from /proc/PID/stat, reaped children included), so the baselines have none.');
+  L.push('');
+
+  if (r.idle.length > 0) {
+    L.push('### Idle sessions, per round');
+    L.push('');
+    L.push('| subject | round | asked | held | still echoing | failed | time to open (s) | PSS before (MiB) | PSS held (MiB) | processes | fds | note |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const d of r.idle) {
+      const note = d.skipped ?? d.firstError ?? '';
+      L.push(`| ${SUBJECT_LABEL[d.subject]} | ${d.round + 1} | ${d.asked.toLocaleString('en-US')} | ${d.skipped ? '—' : d.held.toLocaleString('en-US')} | ${d.skipped ? '—' : d.echoing.toLocaleString('en-US')} | ${d.skipped ? '—' : d.failed}`
+        + ` | ${d.skipped ? '—' : d.seconds.toFixed(1)} | ${fmt(d.pssBeforeKiB / 1024)} | ${fmt(d.pssHeldKiB / 1024)} | ${d.skipped ? '—' : d.processes} | ${Number.isFinite(d.fds) ? d.fds : '—'} | ${note.replace(/\|/g, '\\|')} |`);
+    }
+    L.push('');
+    if (r.fdCeiling) {
+      const c = r.fdCeiling;
+      L.push(`**Ceiling on held sessions here.** A tsockify session holds two descriptors (the client socket and the target`
+        + ` socket). An idle tsockify process already has ${c.baseFds} open, and this machine's hard open-files limit is`
+        + ` ${Number.isFinite(c.hardLimit) ? c.hardLimit.toLocaleString('en-US') : 'unlimited'}`
+        + ` (\`ulimit -Hn\`; raising it needs CAP_SYS_RESOURCE, which this sandbox does not grant), so one process can hold at most`
+        + ` **${c.maxSessions.toLocaleString('en-US')}** sessions. The benchmark raises the soft limit to the hard one for every proxy it starts.`);
+      L.push('');
+    }
+  }
+
+  L.push('## Machine');
+  L.push('');
+  const m = r.machine;
+  L.push(`- CPU: ${m.cpu}, ${m.cores} cores`);
+  L.push(`- memory: ${m.memoryGiB} GiB`);
+  L.push(`- kernel: ${m.kernel}`);
+  L.push(`- Node.js: ${m.node}`);
+  L.push(`- ${m.websockify}`);
+  L.push(`- open files limit: ${m.openFilesLimit}`);
+  L.push(`- load average at the start: ${m.loadAverage} (the machine is shared; rounds are interleaved so that noise hits every subject alike)`);
+  L.push(`- run: ${r.startedAt}, ${Math.round(r.seconds)} s`);
+  L.push('');
+
+  L.push('## How to rerun');
+  L.push('');
+  L.push('```sh');
+  L.push('pnpm install && pnpm build          # once');
+  L.push(ctx.command);
+  L.push('```');
+  L.push('');
+  L.push('`pnpm bench -- --help` lists the flags (`--rounds`, `--duration`, `--scenarios`, `--subjects`, `--idle`, `--parallel`, `--quick`, `--out`, `--json`).'
+    + ' `pnpm --filter @tsockify/bench run micro` runs the benchmark.js microbenchmarks of the hot functions.');
+  L.push('');
+
+  L.push('## What each subject is');
+  L.push('');
+  L.push('- **tsockify**: the CLI as its own process, `node packages/cli/bin/tsockify.js 127.0.0.1:PORT 127.0.0.1:TARGET` (default options, logging at its default level to a file).');
+  L.push('- **websockify**: `/usr/bin/websockify 127.0.0.1:PORT 127.0.0.1:TARGET` (Debian\'s Python websockify; it forks a process per session).');
+  L.push('- **raw TCP**: the client connects straight to the target: the machine\'s limit for moving these bytes.');
+  L.push('- **ws→ws**: a `ws` client talking to a `ws` server (inside the target process) that speaks the same protocol: the limit for any one-hop WebSocket relay using this client.');
+  L.push('');
+  L.push('The target is a separate Node process. Like a VNC server it speaks first (a 12-byte greeting), then the client\'s first byte picks echo, push (64 KiB writes as fast as the connection takes them) or sink (one acknowledgement byte per MiB).'
+    + ' The client is a separate Node process using `ws` with the `binary` subprotocol (and a zero masking key, so the client does not copy what it sends; the server unmasks either way).'
+    + ' Every proxy is started fresh for each cell; every phase is bounded in time and count; all traffic is on 127.0.0.1.');
+  L.push('');
+  L.push(`- **downstream / upstream**: one session, ${r.durationMs / 1000} s measured after a warm-up; upstream counts bytes the sink acknowledged (delivered, not queued), with at most 8 MiB unacknowledged.`);
+  L.push(`- **round trip**: 64 bytes out, all 64 back, one at a time, for ${r.durationMs / 1000} s after 200 unmeasured ones.`);
+  L.push(`- **session setup**: open (TCP connect and WebSocket upgrade), wait for the target's first byte, close with a close handshake and wait for the socket to close; one at a time, then ${r.parallel} at once; sessions finished in the measured window count. "Upgrade request → first target byte" is from the start of the connect to the first byte of the greeting.`);
+  L.push(`- **idle sessions**: open ${r.idleCounts.map((n) => n.toLocaleString('en-US')).join(' and ')} sessions (each exchanges a few bytes), wait, read the proportional set size (Pss in /proc/PID/smaps_rollup) summed over the proxy's processes, then check that every held session still echoes. Memory per session is (PSS held − PSS of the fresh idle proxy) ÷ sessions held. A tier a subject cannot fill is reported as far as it got, and larger tiers are then skipped.`);
+  L.push('');
+
+  const notesFile = path.join(here, 'notes.md');
+  if (fs.existsSync(notesFile)) {
+    L.push(fs.readFileSync(notesFile, 'utf8').trimEnd());
+    L.push('');
+  }
+
+  if (r.notes.length > 0) {
+    L.push('## Incidents in this run');
+    L.push('');
+    for (const n of r.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  return L.join('\n');
+}

@@ -114,6 +114,16 @@ export function cpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
+/**
+ * Wait (bounded) until `root` has at most `max` live descendants. A child that exited is a
+ * zombie until its parent reaps it, and a zombie's /proc stat shows no CPU time: only once
+ * reaped does its time appear in the parent's cutime+cstime, where cpuSeconds finds it.
+ */
+export async function settleDescendants(root: number, max: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (descendants(root).length > max && Date.now() < deadline) await sleep(25);
+}
+
 /** Proportional set size of `root` and its descendants in KiB, from smaps_rollup. */
 export function pssKiB(root: number): { kib: number; processes: number } {
   let kib = 0;

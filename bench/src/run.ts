@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Rpc } from './ipc.js';
 import { describeMachine, type Machine } from './machine.js';
 import { type ScenarioName, type SubjectName } from './metrics.js';
-import { cpuSeconds, fdCount, forkHelper, freePort, pssKiB, startLogged, stop, waitForPort, type Owned } from './proc.js';
+import { cpuSeconds, descendants, fdCount, forkHelper, freePort, pssKiB, settleDescendants, startLogged, stop, waitForPort, type Owned } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
@@ -203,8 +203,11 @@ async function runCell(o: BenchOptions, r: Results, crpc: Rpc, s: Subject, scena
   switch (scenario) {
     case 'down':
     case 'up': {
+      const kids = s.proxy ? descendants(s.measuredPid).length : 0;
       const cpu0 = s.proxy ? cpuSeconds(s.measuredPid) : NaN;
       const res = await crpc.call<{ bytes: number; seconds: number; totalBytes: number }>(scenario, { url: s.url, warmupMs: o.warmupMs, durationMs: o.durationMs }, bound);
+      // websockify's session child must be reaped before its CPU time is visible.
+      if (s.proxy) await settleDescendants(s.measuredPid, kids, 3000);
       const cpu1 = s.proxy ? cpuSeconds(s.measuredPid) : NaN;
       const mibs = res.bytes / MiB / res.seconds;
       record(r, scenario, s.name, round, mibs);
@@ -216,7 +219,7 @@ async function runCell(o: BenchOptions, r: Results, crpc: Rpc, s: Subject, scena
       const res = await crpc.call<{ count: number; p50us: number; p99us: number }>('rtt', { url: s.url, warmupCount: 200, durationMs: o.durationMs, maxCount: o.rttMaxCount }, bound);
       record(r, 'rtt.p50', s.name, round, res.p50us);
       record(r, 'rtt.p99', s.name, round, res.p99us);
-      o.log(`${label}: p50 ${res.p50us.toFixed(1)} µs, p99 ${res.p99us.toFixed(1)} µs over ${res.count}`);
+      o.log(`${label}: p50 ${Number(res.p50us).toFixed(1)} µs, p99 ${Number(res.p99us).toFixed(1)} µs over ${res.count}`);
       break;
     }
     case 'setup-seq':
@@ -230,7 +233,7 @@ async function runCell(o: BenchOptions, r: Results, crpc: Rpc, s: Subject, scena
       record(r, `${key}.rate`, s.name, round, res.completed > 0 ? rate : undefined);
       record(r, `${key}.ttfb`, s.name, round, res.p50ms);
       if (res.failed > 0) r.notes.push(`${label}: ${res.failed} sessions failed (${res.firstError ?? 'unknown'})`);
-      o.log(`${label}: ${rate.toFixed(1)} sessions/s (${res.completed} done, ${res.failed} failed), first byte p50 ${res.p50ms.toFixed(2)} ms`);
+      o.log(`${label}: ${rate.toFixed(1)} sessions/s (${res.completed} done, ${res.failed} failed), first byte p50 ${Number(res.p50ms).toFixed(2)} ms`);
       // websockify's session children may still be exiting: let them go before the next cell.
       await sleep(s.name === 'websockify' ? 300 : 50);
       break;

@@ -14,6 +14,8 @@ const PUSH = randomBytes(CHUNK);
 const ACK_BYTE = Buffer.from([ACK]);
 /** Bytes queued per connection in push mode before waiting for the kernel to take them. */
 const PUSH_HWM = 1024 * 1024;
+/** Push writes issued per event-loop turn at most. */
+const WRITES_PER_TURN = 16;
 
 const tcpSockets = new Set<net.Socket>();
 const wsSockets = new Set<WebSocket>();
@@ -33,8 +35,15 @@ function startTcp(): Promise<net.Server> {
           socket.pipe(socket);
           break;
         case MODE_PUSH: {
+          // On loopback the kernel often takes every write at once, so a plain "write until
+          // full" loop never yields; a few writes per turn keep the event loop (and close) alive.
+          let scheduled = false;
           const pump = (): void => {
-            while (!socket.destroyed && socket.write(PUSH)) { /* until the queue is full */ }
+            scheduled = false;
+            for (let i = 0; i < WRITES_PER_TURN; i++) {
+              if (socket.destroyed || !socket.write(PUSH)) return;
+            }
+            if (!scheduled) { scheduled = true; setImmediate(pump); }
           };
           socket.on('drain', pump);
           socket.on('data', () => {});
@@ -85,10 +94,16 @@ function startWs(): Promise<WebSocketServer> {
           ws.on('message', (d: Buffer) => ws.send(d));
           break;
         case MODE_PUSH: {
+          let scheduled = false;
           const pump = (): void => {
-            while (ws.readyState === ws.OPEN && ws.bufferedAmount < PUSH_HWM) ws.send(PUSH, sent);
+            scheduled = false;
+            for (let i = 0; i < WRITES_PER_TURN; i++) {
+              if (ws.readyState !== ws.OPEN || ws.bufferedAmount >= PUSH_HWM) return;
+              ws.send(PUSH, sent);
+            }
+            if (!scheduled) { scheduled = true; setImmediate(pump); }
           };
-          const sent = (err?: Error): void => { if (!err) pump(); };
+          const sent = (err?: Error): void => { if (!err && !scheduled) pump(); };
           pump();
           break;
         }

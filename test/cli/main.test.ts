@@ -282,7 +282,7 @@ describe('tsockify command', () => {
   });
 
   describe('wrap mode', () => {
-    const echoServer = `require('net').createServer((s) => s.pipe(s)).listen(Number(process.argv[1] || process.env.TSOCKIFY_TARGET_PORT), '127.0.0.1', () => console.log('wrapped echo up'))`;
+    const echoServer = `require('net').createServer((s) => s.pipe(s)).listen(Number(process.argv[1] || process.env.TSOCKIFY_TARGET_PORT), '127.0.0.1', () => console.log('wrapped echo ' + 'up'))`;
 
     it('tells the wrapped command its port through $TSOCKIFY_TARGET_PORT and proxies to it', async () => {
       const t = await startListening(['--', process.execPath, '-e', echoServer], { env: { ...process.env, TSOCKIFY_REBIND_SO: '' } });

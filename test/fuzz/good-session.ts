@@ -23,10 +23,10 @@ export interface GoodSession {
  * Open `url` (an echo target behind tsockify) and keep up to `windowBytes` in flight in
  * `chunkBytes` messages until `finish` is called.
  */
-export async function startGoodSession(url: string, opts: { chunkBytes?: number; windowBytes?: number; headers?: Record<string, string> } = {}): Promise<GoodSession> {
+export async function startGoodSession(url: string, opts: { chunkBytes?: number; windowBytes?: number; clientOptions?: WebSocket.ClientOptions } = {}): Promise<GoodSession> {
   const chunkBytes = opts.chunkBytes ?? 8 * 1024;
   const windowBytes = opts.windowBytes ?? 256 * 1024;
-  const ws = new WebSocket(url, 'binary', opts.headers ? { headers: opts.headers } : {});
+  const ws = new WebSocket(url, 'binary', opts.clientOptions ?? {});
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);

@@ -23,6 +23,14 @@ export type { UnixDomainSocketDirectoryOptions } from './unix-socket-directory.j
 export { AtmosphereToken } from './atmosphere-token.js';
 export type { AtmosphereTokenOptions, AtmosphereTokenSettings, ItsdangerousEpoch } from './atmosphere-token.js';
 export { parseTargetText } from './target-text.js';
+export { SignedToken, loadKeyRing } from './signed-token-plugin.js';
+export type { SignedTokenOptions, SignedTokenSettings } from './signed-token-plugin.js';
+export { signToken, verifyToken, decodeTokenUnverified, SignedTokenError, duration as formatDuration, SIGNED_TOKEN_VERSION, DEFAULT_MAX_LIFETIME_SEC } from './signed-token.js';
+export type { SignedTokenClaims, SignTokenInput, SigningKeyInput, VerifyTokenOptions, VerifiedSignedToken, SignedTokenFailure } from './signed-token.js';
+export { parseKeyFile, parseKeyValue, formatKeyLine, generateKey, keyRing } from './signed-token-keys.js';
+export type { SignedTokenKey, SignedTokenKeyRing, SignedTokenAlgorithm } from './signed-token-keys.js';
+export { MemoryReplayCache, RedisReplayCache } from './replay-cache.js';
+export type { ReplayCache, MemoryReplayCacheOptions, RedisReplayCacheOptions } from './replay-cache.js';
 
 export { BasicHTTPAuth } from './basic-auth.js';
 export type { BasicHTTPAuthOptions } from './basic-auth.js';

@@ -5,6 +5,7 @@ import { BasicHTTPAuth } from './basic-auth.js';
 import { ClientCertCNAuth } from './client-cert-auth.js';
 import { ExpectOrigin } from './expect-origin.js';
 import { JWTTokenApi, type JwtTokenSettings } from './jwt-token.js';
+import { SignedToken, type SignedTokenSettings } from './signed-token-plugin.js';
 import { BaseTokenAPI, JSONTokenApi, type TokenApiSettings } from './token-api.js';
 import { ReadOnlyTokenFile, TokenFile } from './token-file.js';
 import { TokenFileName } from './token-file-name.js';
@@ -12,7 +13,7 @@ import { TokenRedis, type TokenRedisSettings } from './token-redis.js';
 import { UnixDomainSocketDirectory } from './unix-socket-directory.js';
 import { importUserModule, isClass, isModuleSpecifier } from './user-module.js';
 
-/** The token plugins built in: websockify's, by class name, and `AtmosphereToken`. */
+/** The token plugins built in: websockify's, by class name, `AtmosphereToken` and tsockify's own `SignedToken`. */
 export const TOKEN_PLUGIN_NAMES = [
   'TokenFile',
   'ReadOnlyTokenFile',
@@ -23,6 +24,7 @@ export const TOKEN_PLUGIN_NAMES = [
   'TokenRedis',
   'UnixDomainSocketDirectory',
   'AtmosphereToken',
+  'SignedToken',
 ] as const;
 
 /** The auth plugins built in, by websockify class name. */
@@ -48,6 +50,8 @@ export interface CreateTokenPluginOptions extends CreatePluginOptions {
   redis?: TokenRedisSettings;
   /** For `AtmosphereToken`. */
   atmosphere?: AtmosphereTokenSettings;
+  /** For `SignedToken`. */
+  signed?: SignedTokenSettings;
 }
 
 type TokenFactory = (source: string | undefined, opts: CreateTokenPluginOptions) => Promise<TokenPlugin>;
@@ -62,6 +66,7 @@ const tokenFactories: Record<TokenPluginName, TokenFactory> = {
   TokenRedis: (s, o) => TokenRedis.fromSource(s, { ...o.redis, logger: o.logger }),
   UnixDomainSocketDirectory: (s) => UnixDomainSocketDirectory.fromSource(s),
   AtmosphereToken: (s, o) => AtmosphereToken.fromSource(s, { ...o.atmosphere, logger: o.logger }),
+  SignedToken: (s, o) => SignedToken.fromSource(s, { ...o.signed, logger: o.logger }),
 };
 
 const authFactories: Record<AuthPluginName, (source: string | undefined) => AuthPlugin> = {

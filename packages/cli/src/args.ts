@@ -72,6 +72,12 @@ export interface CliOptions {
   timeout: number;
   idleTimeout: number;
   heartbeat: number;
+  /** `--allow-target` entries, in order, and the special-address overrides. */
+  targets: { allow: string[] | undefined; allowLoopback: boolean; allowLinkLocal: boolean };
+  /** `--cookie-exchange`: the page path and cookie name (undefined = the defaults). */
+  cookieExchange: { path: string | undefined; cookieName: string | undefined } | undefined;
+  /** Seconds. */
+  pluginTimeout: number | undefined;
   maxMessageSize: number | undefined;
   /** Seconds. */
   connectTimeout: number | undefined;
@@ -220,6 +226,11 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
     throw new UsageError('You must use --web to use --web-index', 'add --web DIR, or drop --web-index');
   }
   if (flag('libserver')) warnings.push('--libserver is ignored: tsockify has one server engine');
+  const cookieExchange = flag('cookie-exchange') || str('cookie-exchange-path') !== undefined || str('cookie-name') !== undefined;
+  if (cookieExchange && target.kind !== 'token') {
+    throw new UsageError('You must use --token-plugin to use --cookie-exchange', 'the cookie holds a token: add --token-plugin CLASS');
+  }
+  if (cookieExchange && flag('host-token')) throw new UsageError('--cookie-exchange cannot be combined with --host-token', 'give one');
 
   return {
     kind: 'run',
@@ -258,6 +269,13 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
       timeout: num('timeout') ?? 0,
       idleTimeout: num('idle-timeout') ?? 0,
       heartbeat: num('heartbeat') ?? 0,
+      targets: {
+        allow: str('allow-target')?.split('\n'),
+        allowLoopback: flag('allow-loopback-targets'),
+        allowLinkLocal: flag('allow-link-local-targets'),
+      },
+      cookieExchange: cookieExchange ? { path: str('cookie-exchange-path'), cookieName: str('cookie-name') } : undefined,
+      pluginTimeout: num('plugin-timeout'),
       maxMessageSize: num('max-message-size'),
       connectTimeout: num('connect-timeout'),
       handshakeTimeout: num('handshake-timeout'),

@@ -151,6 +151,16 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.traffic) options.traffic = true;
   if (cli.heartbeat > 0) options.heartbeatMs = cli.heartbeat * 1000;
   if (cli.maxMessageSize !== undefined) options.maxMessageSize = cli.maxMessageSize;
+  // Checked by the core when the server is created (a bad entry names the grammar).
+  if (cli.targets.allow !== undefined) options.allowTargets = cli.targets.allow;
+  if (cli.targets.allowLoopback) options.allowLoopbackTargets = true;
+  if (cli.targets.allowLinkLocal) options.allowLinkLocalTargets = true;
+  if (cli.cookieExchange) {
+    const { path: page, cookieName } = cli.cookieExchange;
+    options.cookieExchange = { ...(page !== undefined ? { path: page } : {}), ...(cookieName !== undefined ? { cookieName } : {}) };
+    settings.push(`  - Cookie exchange at ${page ?? '/'}`);
+  }
+  if (cli.pluginTimeout !== undefined) options.pluginTimeoutMs = Math.round(cli.pluginTimeout * 1000);
   if (cli.connectTimeout !== undefined) options.connectTimeoutMs = Math.round(cli.connectTimeout * 1000);
   if (cli.handshakeTimeout !== undefined) options.headersTimeoutMs = Math.round(cli.handshakeTimeout * 1000);
   return { options, settings, warnings, tlsEnabled };

@@ -37,6 +37,8 @@ export interface FlagSpec {
   /** Placeholder for the value in `--help`; optparse uses the upper-cased option name. */
   readonly metavar?: string;
   readonly choices?: readonly string[];
+  /** May be given several times; the values are kept in order (joined by newlines in the token map). */
+  readonly repeatable?: boolean;
   readonly help: string;
   readonly group: FlagGroup;
 }
@@ -132,6 +134,19 @@ const TSOCKIFY_FLAGS: readonly FlagSpec[] = [
     name: 'target-fingerprint', type: 'string', metavar: 'SHA256', group: 'tsockify',
     help: "with --ssl-target: accept exactly the server certificate with this SHA-256 fingerprint (hex, colons optional), whoever signed it",
   },
+  {
+    name: 'allow-target', type: 'string', metavar: 'CIDR[:PORTS]', group: 'tsockify', repeatable: true,
+    help: 'only dial targets in this address range and port range, e.g. 10.0.0.0/8:5900-5999 or [fd00::]/8:5901 (repeatable); checked on the resolved address actually dialled; with a token plugin, loopback is then denied unless --allow-loopback-targets',
+  },
+  { name: 'allow-loopback-targets', type: 'boolean', group: 'tsockify', help: 'with a token plugin and --allow-target: also allow loopback addresses and unix socket targets' },
+  { name: 'allow-link-local-targets', type: 'boolean', group: 'tsockify', help: 'with a token plugin: allow link-local targets (169.254/16, fe80::/10); cloud metadata addresses stay denied' },
+  {
+    name: 'cookie-exchange', type: 'boolean', group: 'tsockify',
+    help: 'with a token plugin: a page request GET /?token=X is answered with an HttpOnly, SameSite=Strict cookie and a redirect to the page without the token; the WebSocket then authenticates by the cookie',
+  },
+  { name: 'cookie-exchange-path', type: 'string', metavar: 'PATH', group: 'tsockify', help: 'the page that trades ?token= for the cookie (default /; e.g. /vnc.html for noVNC); implies --cookie-exchange' },
+  { name: 'cookie-name', type: 'string', metavar: 'NAME', group: 'tsockify', help: 'name of the --cookie-exchange cookie (default tsockify_token)' },
+  { name: 'plugin-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify', help: 'answer 503 when a token or auth plugin takes longer than SECONDS (default 5)' },
   {
     name: 'wrap-target', type: 'string', metavar: 'HOST:PORT', group: 'tsockify',
     help: 'in wrap mode: where the wrapped command listens (default: a free port on 127.0.0.1, passed to the command as $TSOCKIFY_TARGET_PORT and through rebind.so when found)',

@@ -10,10 +10,10 @@ const GROUP_TITLES: Record<FlagGroup, string> = {
 };
 
 const NOTES = `Notes:
-  Listening: without source_addr tsockify listens on every IPv4 and IPv6 address.
-  With systemd socket activation (LISTEN_FDS/LISTEN_PID) it uses the inherited
-  socket (fd 3) and source_port may be omitted; --inetd takes the listening
-  socket from fd 0.
+  Listening: without source_addr tsockify listens on every IPv4 and IPv6
+  address. With systemd socket activation (LISTEN_FDS/LISTEN_PID) it uses the
+  inherited socket (fd 3) and source_port may be omitted; --inetd takes the
+  listening socket from fd 0.
 
   Wrap mode: '[source_addr:]source_port -- COMMAND...' runs COMMAND and proxies
   to it. Without --wrap-target, tsockify picks a free port on 127.0.0.1 and

@@ -42,6 +42,11 @@ export async function main(argv: string[], ioOverrides: Partial<MainIo> = {}): P
     signals: true,
     ...ioOverrides,
   };
+  // `tsockify token sign|verify|keygen`: its own small command, loaded on demand.
+  if (argv[0] === 'token') {
+    const { runTokenCommand } = await import('./token-command.js');
+    return runTokenCommand(argv.slice(1), io);
+  }
   const daemonChild = isDaemonChild(io.env);
   const fail = (text: string, code: number): number => {
     io.stderr.write(`${text}\n`);

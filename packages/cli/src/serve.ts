@@ -75,12 +75,6 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
   if (cli.daemon) log.info('  - Backgrounding (daemon)');
 
   const addresses = await server.listen();
-  const src = cli.listen.kind === 'fd' ? (cli.listen.from === 'inetd' ? 'inetd' : 'systemd socket') : addresses.join(', ');
-  log.info(`  - proxying from ${src} to ${dst}${cli.targetTls ? ' (using SSL)' : ''}`);
-  log.info({ addresses, target: dst, tls: built.tlsEnabled }, `tsockify: listening on ${addresses.join(', ')} proxying to ${dst}`);
-  if (cli.traffic) io.stdout.write(TRAFFIC_LEGEND);
-  if (daemonChild) reportToParent({ type: 'ready', addresses });
-
   let wrapped: WrappedCommand | undefined;
   const lifecycle = runLifecycle(server, {
     runOnce: cli.runOnce,
@@ -90,6 +84,14 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
     beforeClose: () => wrapped?.stop(),
     afterClose: () => logging.close(),
   });
+  // Before the startup line: whoever reads it may signal us at once.
+  const removeSignals = io.signals ? installSignals(server, lifecycle.shutdown, logging, log, cli, daemonChild) : () => {};
+
+  const src = cli.listen.kind === 'fd' ? (cli.listen.from === 'inetd' ? 'inetd' : 'systemd socket') : addresses.join(', ');
+  log.info(`  - proxying from ${src} to ${dst}${cli.targetTls ? ' (using SSL)' : ''}`);
+  if (cli.traffic) io.stdout.write(TRAFFIC_LEGEND);
+  log.info({ addresses, target: dst, tls: built.tlsEnabled }, `tsockify: listening on ${addresses.join(', ')} proxying to ${dst}`);
+  if (daemonChild) reportToParent({ type: 'ready', addresses });
 
   if (cli.wrap) {
     const rebindLib = cli.target.kind === 'wrap-auto' && cli.listen.kind === 'tcp' ? findRebind(io.env) : undefined;
@@ -112,7 +114,6 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
     });
   }
 
-  const removeSignals = io.signals ? installSignals(server, lifecycle.shutdown, logging, log, cli, daemonChild) : () => {};
   const code = await lifecycle.done;
   removeSignals();
   return code;

@@ -109,7 +109,10 @@ function missingValue(flag: FlagSpec, spelled: string): UsageError {
 
 function store(values: Map<string, FlagValue>, flag: FlagSpec, spelled: string, raw: string | undefined): 'help' | 'version' | undefined {
   if (flag.name === 'help' || flag.name === 'version') return flag.name;
-  values.set(flag.name, raw === undefined ? true : convert(flag, spelled, raw));
+  const value = raw === undefined ? true : convert(flag, spelled, raw);
+  const prev = values.get(flag.name);
+  // Repeatable flags keep every value; none of their values can hold a newline.
+  values.set(flag.name, flag.repeatable && typeof prev === 'string' ? `${prev}\n${String(value)}` : value);
   return undefined;
 }
 

@@ -43,3 +43,7 @@ export type { RecordDirection, SessionRecorderOptions } from './record.js';
 export { TRAFFIC_LEGEND, createTrafficTracer } from './traffic.js';
 export type { TrafficTracer } from './traffic.js';
 export type { SessionTaps } from './relay.js';
+export { tokenHash } from './token-hash.js';
+export type { CookieExchangeOptions } from './cookie.js';
+export { TargetPolicyError, parseAllowRule, ALLOW_TARGET_GRAMMAR } from './allow-list.js';
+export type { AllowRule } from './allow-list.js';

@@ -3,6 +3,8 @@ import type { AuthPlugin, Target, TokenPlugin } from './plugins.js';
 import type { Logger } from './logger.js';
 import { InvalidOptionError } from './errors.js';
 import { silentLogger } from './logger.js';
+import { TargetPolicy } from './allow-list.js';
+import { resolveCookieExchange, type CookieExchangeOptions, type ResolvedCookieExchange } from './cookie.js';
 
 /** Where a standalone server listens. Exactly one of `port`, `unixPath` or `fd`. */
 export interface ListenOptions {
@@ -76,6 +78,30 @@ export interface TsockifyOptions {
   hostToken?: boolean;
   /** Checks each request after the token lookup, before dialling. */
   authPlugin?: AuthPlugin;
+  /**
+   * Longest wait for a token or auth plugin, in ms; a plugin that takes longer (a backend down
+   * or slow) gets the client a 503 (fail closed). Default 5000.
+   */
+  pluginTimeoutMs?: number;
+  /** Trade `?token=` on a page for an HttpOnly cookie (needs `tokenPlugin`); `true` = the defaults. */
+  cookieExchange?: boolean | CookieExchangeOptions;
+  /**
+   * Targets a session may reach: `CIDR[:PORTS]` entries such as `10.0.0.0/8:5900-5999` or
+   * `[fd00::]/8:5901`. Checked on the addresses actually dialled (names are resolved first).
+   * When given, every other address is refused with 403, and loopback too unless
+   * `allowLoopbackTargets`.
+   */
+  allowTargets?: readonly string[];
+  /**
+   * Loopback addresses and unix socket targets. Default: allowed, except in central mode
+   * (a token plugin) with `allowTargets` given. Without an allow-list they stay allowed, as
+   * websockify's token files commonly point at localhost.
+   */
+  allowLoopbackTargets?: boolean;
+  /** 169.254/16 and fe80::/10. Default: denied in central mode (a token plugin), allowed otherwise. */
+  allowLinkLocalTargets?: boolean;
+  /** Cloud metadata services (169.254.169.254, fd00:ec2::254, 100.100.100.200). Default: denied in central mode, allowed otherwise. */
+  allowMetadataTargets?: boolean;
   tls?: TlsOptions;
   /** Dial the target over TLS; `true` uses the system CAs. */
   targetTls?: boolean | TargetTlsOptions;
@@ -108,6 +134,10 @@ export interface ResolvedOptions {
   tokenPlugin: TokenPlugin | undefined;
   hostToken: boolean;
   authPlugin: AuthPlugin | undefined;
+  pluginTimeoutMs: number;
+  cookieExchange: ResolvedCookieExchange | undefined;
+  /** Undefined when no target is checked (no allow-list, and no token plugin). */
+  targetPolicy: TargetPolicy | undefined;
   tls: TlsOptions | undefined;
   targetTls: TargetTlsOptions | undefined;
   web: WebOptions | undefined;
@@ -174,6 +204,9 @@ export function resolveOptions(options: TsockifyOptions): ResolvedOptions {
       throw new InvalidOptionError('tls.verifyClient needs tls.ca (a CA bundle to verify client certificates)');
     }
   }
+  const cookieExchange = resolveCookieExchange(options.cookieExchange);
+  if (cookieExchange && !options.tokenPlugin) throw new InvalidOptionError('cookieExchange needs a tokenPlugin (it trades a token for a cookie)');
+  if (cookieExchange && options.hostToken) throw new InvalidOptionError('cookieExchange and hostToken cannot be combined: the token is the Host header');
   const listen = options.listen ?? {};
   const ways = [listen.port !== undefined, listen.unixPath !== undefined, listen.fd !== undefined].filter(Boolean).length;
   if (ways > 1) throw new InvalidOptionError('listen: give exactly one of port, unixPath or fd');
@@ -190,6 +223,9 @@ export function resolveOptions(options: TsockifyOptions): ResolvedOptions {
     tokenPlugin: options.tokenPlugin,
     hostToken: options.hostToken ?? false,
     authPlugin: options.authPlugin,
+    pluginTimeoutMs: positiveNumber('pluginTimeoutMs', options.pluginTimeoutMs, 5_000),
+    cookieExchange,
+    targetPolicy: targetPolicy(options),
     tls: options.tls,
     targetTls,
     web: options.web,
@@ -204,4 +240,30 @@ export function resolveOptions(options: TsockifyOptions): ResolvedOptions {
     traffic,
     logger: options.logger ?? silentLogger,
   };
+}
+
+/**
+ * The target policy (allow-list.ts), or undefined when nothing is checked. Central mode (a
+ * token plugin chooses targets) denies link-local and cloud metadata addresses by default;
+ * loopback only once an allow-list is given (websockify compatibility: token files commonly
+ * point at localhost). Explicit booleans always win.
+ */
+function targetPolicy(options: TsockifyOptions): TargetPolicy | undefined {
+  const central = options.tokenPlugin !== undefined;
+  const allow = options.allowTargets;
+  if (allow !== undefined && (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string'))) {
+    throw new InvalidOptionError('invalid allowTargets: expected a list of CIDR[:PORTS] strings');
+  }
+  for (const name of ['allowLoopbackTargets', 'allowLinkLocalTargets', 'allowMetadataTargets'] as const) {
+    const v = options[name];
+    if (v !== undefined && typeof v !== 'boolean') throw new InvalidOptionError(`invalid ${name} ${String(v)}: expected true or false`);
+  }
+  const policy = {
+    ...(allow !== undefined ? { allow } : {}),
+    allowLoopback: options.allowLoopbackTargets ?? !(central && allow !== undefined),
+    allowLinkLocal: options.allowLinkLocalTargets ?? !central,
+    allowMetadata: options.allowMetadataTargets ?? !central,
+  };
+  if (allow === undefined && policy.allowLoopback && policy.allowLinkLocal && policy.allowMetadata) return undefined;
+  return new TargetPolicy(policy);
 }

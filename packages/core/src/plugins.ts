@@ -56,6 +56,12 @@ export interface RequestContext {
   readonly clientCertificate?: PeerCertificate;
   /** The token found for this request (query `token`, cookie, or Host header), if any. */
   readonly token?: string;
+  /**
+   * Where `token` came from. `cookie` means tsockify's cookie exchange already redeemed it
+   * (the exchange called `lookup` with `query`), so a one-time token must not be consumed
+   * again: the session's later upgrades carry that cookie.
+   */
+  readonly tokenSource?: 'query' | 'cookie' | 'host';
   /** The target the token plugin chose (set for auth plugins, which run after lookup). */
   readonly target?: Target;
   /** A logger bound to this request. Never log the token itself. */

@@ -10,9 +10,12 @@ import type { TsockifyOptions, ResolvedOptions } from './options.js';
 import type { Target } from './plugins.js';
 import { resolveOptions } from './options.js';
 import { formatTarget } from './plugins.js';
-import { LimitError, ListenError, MethodNotAllowedError, TsockifyError, toHttpStatus } from './errors.js';
-import { authorise, buildContext, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
+import { LimitError, ListenError, MethodNotAllowedError, PluginUnavailableError, TokenInvalidError, TsockifyError, toHttpStatus } from './errors.js';
+import { authorise, buildContext, lookupToken, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
 import { dialTarget } from './target.js';
+import { TargetPolicyError, dialChecked } from './allow-list.js';
+import { exchangeRequestToken, sealCookie, setCookieHeader } from './cookie.js';
+import { tokenHash } from './token-hash.js';
 import { DEFAULT_HIGH_WATER_MARK, Session, type SessionCloseInfo, type SessionInfo, type SessionTaps } from './relay.js';
 import { createWebHandler } from './web.js';
 import { openTaps } from './taps.js';
@@ -215,6 +218,14 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       this.sendPlain(res, 400, 'WebSocket upgrade requests need "Connection: Upgrade"');
       return;
     }
+    const exchange = this.options.cookieExchange;
+    if (exchange && method === 'GET' && (req.url ?? '/').split('?')[0] === exchange.path) {
+      const found = exchangeRequestToken(req.url ?? '/');
+      if (found) {
+        void this.exchangeCookie(req, res, found.token, found.location);
+        return;
+      }
+    }
     if (!this.web || (method !== 'GET' && method !== 'HEAD')) {
       if (this.web) res.setHeader('Allow', 'GET, HEAD');
       this.sendPlain(res, 405, new MethodNotAllowedError(method).message);
@@ -236,6 +247,39 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       return;
     }
     this.web(req, res);
+  }
+
+  /**
+   * Cookie exchange (cookie.ts): check the token with the plugin (a one-time token is consumed
+   * here), then 303 to the page without it, with the sealed cookie. Neither answer may be
+   * cached, and neither page may leak its URL in a Referer.
+   */
+  private async exchangeCookie(req: IncomingMessage, res: ServerResponse, token: string, location: string): Promise<void> {
+    const exchange = this.options.cookieExchange!;
+    const ctx = { ...buildContext(req, this.options, this.log), token, tokenSource: 'query' as const };
+    const where = { remoteAddress: ctx.remoteAddress, path: ctx.path, ...tokenFields(token, 'query') };
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    try {
+      const target = await lookupToken(token, ctx, this.options);
+      const left = target.expiresAt === undefined ? exchange.maxAgeSec : Math.floor((target.expiresAt - Date.now()) / 1000);
+      const maxAge = Math.min(exchange.maxAgeSec, left);
+      if (maxAge < 1) throw new TokenInvalidError('token expired');
+      res.writeHead(303, {
+        Location: location,
+        'Set-Cookie': setCookieHeader(exchange, sealCookie(token, exchange), maxAge, ctx.secure),
+        'Content-Length': 0,
+      });
+      res.end();
+      this.log.info({ ...where, maxAgeSec: maxAge, ...(target.meta ? { meta: target.meta } : {}) }, 'token exchanged for a cookie');
+    } catch (err) {
+      const status = toHttpStatus(err);
+      if (status === 503) res.setHeader('Retry-After', '5');
+      const reason = publicReason(err);
+      this.sendPlain(res, status, reason);
+      const code = err instanceof TsockifyError ? err.code : 'TSOCK_ERR_INTERNAL';
+      this.log[status >= 500 ? 'warn' : 'info']({ ...where, status, reason, code, ...failureFields(err, status) }, 'cookie exchange refused');
+    }
   }
 
   /** Stop accepting new connections; live sessions go on. */
@@ -339,11 +383,12 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       const decided = await authorise(ctx, this.options);
       target = decided.target;
       if (abort.signal.aborted) return;
-      targetSocket = await dialTarget(target, {
-        timeoutMs: this.options.connectTimeoutMs,
-        tls: this.options.targetTls,
-        signal: abort.signal,
-      });
+      const dial = { timeoutMs: this.options.connectTimeoutMs, tls: this.options.targetTls, signal: abort.signal };
+      const policy = this.options.targetPolicy;
+      // With a policy, dial the very addresses that were checked (no second DNS answer).
+      targetSocket = policy
+        ? await dialChecked(target, await policy.check(target, this.options.connectTimeoutMs, abort.signal), dial)
+        : await dialTarget(target, dial);
       if (this.options.record !== undefined || this.options.traffic !== undefined) {
         taps = await openTaps(this.options, this.sessionCounter + 1, log);
       }
@@ -353,7 +398,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       const code = err instanceof TsockifyError ? err.code : 'TSOCK_ERR_INTERNAL';
       const info: RejectInfo = { remoteAddress: ctx.remoteAddress, path: ctx.path, status, reason: publicReason(err), code };
       const level = status >= 500 ? 'warn' : 'info';
-      log[level]({ ...info, ...(target ? { target: formatTarget(target) } : {}), ...(status === 500 ? { err: String(err) } : {}) }, 'handshake refused');
+      log[level]({ ...info, ...tokenFields(ctx.token, ctx.tokenSource), ...(target ? { target: formatTarget(target) } : {}), ...failureFields(err, status) }, 'handshake refused');
       this.emit('reject', info);
       return;
     } finally {
@@ -480,6 +525,21 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+/** Log fields naming a token without giving it away: a short hash and where it came from. */
+function tokenFields(token: string | undefined, source: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { tokenHash: tokenHash(token), ...(source ? { tokenSource: source } : {}) };
+}
+
+/** Log fields that say why, beyond the short public reason. */
+function failureFields(err: unknown, status: number): Record<string, string> {
+  if (err instanceof TargetPolicyError) return { detail: err.detail };
+  if (err instanceof PluginUnavailableError) {
+    const cause = err.cause instanceof Error ? err.cause.message : err.cause !== undefined ? String(err.cause) : undefined;
+    return { err: err.message, ...(cause !== undefined ? { cause } : {}) };
+  }
+  return status === 500 ? { err: String(err) } : {};
 }
 
 /** Errors on client sockets are reported through the session or request that owns them. */

@@ -4,10 +4,12 @@ import { TLSSocket, type PeerCertificate } from 'node:tls';
 import type { Logger } from './logger.js';
 import type { RequestContext, Target } from './plugins.js';
 import type { ResolvedOptions } from './options.js';
+import { openCookie } from './cookie.js';
 import {
   AuthenticationError,
   BadRequestError,
   MethodNotAllowedError,
+  PluginUnavailableError,
   SubprotocolError,
   TokenInvalidError,
   TokenMissingError,
@@ -100,7 +102,11 @@ export function hostWithoutPort(host: string | undefined): string | undefined {
   return i >= 0 && host.indexOf(':') === i ? host.slice(0, i) : host;
 }
 
-/** Build the plugin context. The token comes from `?token=` (first value, empty = absent) or the Host header. */
+/**
+ * Build the plugin context. The token comes from `?token=` (first value, empty = absent), the
+ * Host header (`hostToken`), or, with `cookieExchange` and no query token, the sealed exchange
+ * cookie (see cookie.ts); a cookie whose seal does not match is ignored.
+ */
 export function buildContext(req: IncomingMessage, options: ResolvedOptions, log: Logger): RequestContext {
   const clientCertificate = sanitiseSslHeaders(req);
   const rawUrl = req.url ?? '/';
@@ -109,8 +115,23 @@ export function buildContext(req: IncomingMessage, options: ResolvedOptions, log
   const query = new URLSearchParams(q >= 0 ? rawUrl.slice(q + 1) : '');
   const cookies = parseCookies(req.headers.cookie);
   let token: string | undefined;
-  if (options.hostToken) token = hostWithoutPort(req.headers.host);
-  else token = query.get('token') || undefined;
+  let tokenSource: RequestContext['tokenSource'];
+  if (options.hostToken) {
+    token = hostWithoutPort(req.headers.host);
+    tokenSource = 'host';
+  } else {
+    token = query.get('token') || undefined;
+    tokenSource = 'query';
+    const exchange = options.cookieExchange;
+    if (token === undefined && exchange) {
+      const sealed = cookies[exchange.cookieName];
+      if (sealed) {
+        token = openCookie(sealed, exchange);
+        tokenSource = 'cookie';
+        if (token === undefined) log.debug({ cookie: exchange.cookieName }, 'exchange cookie ignored: its seal does not match (another server key, or forged)');
+      }
+    }
+  }
   const socket = req.socket;
   return {
     req,
@@ -122,9 +143,48 @@ export function buildContext(req: IncomingMessage, options: ResolvedOptions, log
     remotePort: socket.remotePort ?? 0,
     secure: socket instanceof TLSSocket,
     ...(clientCertificate ? { clientCertificate } : {}),
-    ...(token !== undefined ? { token } : {}),
+    ...(token !== undefined ? { token, tokenSource } : {}),
     log,
   };
+}
+
+/**
+ * Run a plugin call with a bound on its time: a backend that is down or slow becomes a
+ * `PluginUnavailableError` (503) after `ms`, and the next request tries again (no state is
+ * kept, so recovery needs no restart). An error without a tsockify code from a token plugin
+ * is a backend failure too (fail closed, 503); its message goes to the log, not the client.
+ */
+export async function callPlugin<T>(what: string, ms: number, fn: () => T | Promise<T>, wrapUnknown: boolean): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const call = Promise.resolve().then(fn);
+  // A late answer or failure after the timeout must not become an unhandled rejection.
+  call.catch(() => undefined);
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PluginUnavailableError(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([call, timeout]);
+  } catch (err) {
+    if (wrapUnknown && !hasTsockifyCode(err)) throw new PluginUnavailableError(`${what} failed`, { cause: err });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A tsockify error by its code (a plugin built against another copy of the core throws other classes). */
+function hasTsockifyCode(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('TSOCK_ERR_');
+}
+
+/** Look a token up with the plugin, bounded by `pluginTimeoutMs`. `null` → 401 unknown token. */
+export async function lookupToken(token: string, ctx: RequestContext, options: ResolvedOptions): Promise<Target> {
+  const plugin = options.tokenPlugin!;
+  const found = await callPlugin(`token plugin ${plugin.name ?? ''}`.trim(), options.pluginTimeoutMs, () => plugin.lookup(token, ctx), true);
+  if (!found) throw new TokenInvalidError('unknown token');
+  if (found.expiresAt !== undefined && found.expiresAt <= Date.now()) throw new TokenInvalidError('token expired');
+  return found;
 }
 
 /**
@@ -135,19 +195,20 @@ export async function authorise(ctx: RequestContext, options: ResolvedOptions): 
   let target: Target | undefined = options.staticTarget;
   if (options.tokenPlugin) {
     if (ctx.token === undefined) throw new TokenMissingError();
-    const found = await options.tokenPlugin.lookup(ctx.token, ctx);
-    if (!found) throw new TokenInvalidError('unknown token');
-    target = found;
+    target = await lookupToken(ctx.token, ctx, options);
   }
   if (!target) throw new TsockifyError('TSOCK_ERR_INVALID_OPTION', 'no target configured: give a target or a token plugin');
   if (target.expiresAt !== undefined && target.expiresAt <= Date.now()) throw new TokenInvalidError('token expired');
   const withTarget: RequestContext = { ...ctx, target };
-  if (options.authPlugin) await options.authPlugin.authenticate(withTarget);
+  const auth = options.authPlugin;
+  if (auth) await callPlugin(`auth plugin ${auth.name ?? ''}`.trim(), options.pluginTimeoutMs, () => auth.authenticate(withTarget), false);
   return { ctx: withTarget, target };
 }
 
 /** A short reason safe to send to the client: never a token, never a stack. */
 export function publicReason(err: unknown): string {
+  // A backend's message names hosts and errors: the log has it, the client a short reason.
+  if (err instanceof PluginUnavailableError) return 'authorisation backend unavailable, try again';
   if (err instanceof TsockifyError) return err.message;
   return 'internal error';
 }

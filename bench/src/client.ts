@@ -231,21 +231,29 @@ async function rtt(a: { url: string; warmupCount: number; durationMs: number; ma
 
 /**
  * Session setup: open, first byte from the target, orderly close; `parallel` loops at once.
- * Sessions finished in the measured window count; latency is request-to-first-byte.
+ * Sessions started and finished in the measured window count; latency is request-to-first-
+ * byte. A subject too slow to finish `minCompleted` sessions in the window gets more time
+ * (up to one session timeout), and the window is stretched to match.
  */
-async function setup(a: { url: string; parallel: number; warmupMs: number; durationMs: number; maxCount: number; sessionTimeoutMs: number }):
+async function setup(a: { url: string; parallel: number; warmupMs: number; durationMs: number; maxCount: number; sessionTimeoutMs: number; minCompleted: number }):
 Promise<{ completed: number; failed: number; seconds: number; p50ms: number; p99ms: number; firstError?: string }> {
   const tStart = now();
   const tMeasure = tStart + a.warmupMs;
   const tEnd = tMeasure + a.durationMs;
+  const tHardEnd = tEnd + a.sessionTimeoutMs;
+  let tStop = tEnd;
   let completed = 0;
   let failed = 0;
   let firstError: string | undefined;
   let started = 0;
   const lat: number[] = [];
   const live = new Set<Conn>();
+  const more = (): boolean => {
+    const t = now();
+    return started < a.maxCount && (t < tEnd || (completed < a.minCompleted && t < tHardEnd));
+  };
   const loop = async (): Promise<void> => {
-    while (now() < tEnd && started < a.maxCount) {
+    while (more()) {
       const t0 = now();
       if (t0 >= tMeasure) started++;
       try {
@@ -257,9 +265,10 @@ Promise<{ completed: number; failed: number; seconds: number; p50ms: number; p99
           new Promise<void>((_, reject) => { timer = setTimeout(() => reject(new Error('close timed out')), a.sessionTimeoutMs); }),
         ]).finally(() => { clearTimeout(timer); live.delete(conn); conn.destroy(); });
         const t1 = now();
-        if (t0 >= tMeasure && t1 <= tEnd) {
+        if (t0 >= tMeasure && (t1 <= tEnd || (completed < a.minCompleted && t1 <= tHardEnd))) {
           completed++;
           lat.push(times.toFirstByteMs);
+          if (t1 > tStop) tStop = t1;
         }
       } catch (err) {
         if (t0 >= tMeasure) failed++;
@@ -272,13 +281,13 @@ Promise<{ completed: number; failed: number; seconds: number; p50ms: number; p99
   const loops: Promise<void>[] = [];
   for (let i = 0; i < a.parallel; i++) loops.push(loop());
   // Sessions still opening at the end are bounded by sessionTimeoutMs; then dropped.
-  await Promise.race([Promise.all(loops), sleep(a.warmupMs + a.durationMs + a.sessionTimeoutMs + 1000)]);
+  await Promise.race([Promise.all(loops), sleep(a.warmupMs + a.durationMs + 2 * a.sessionTimeoutMs + 1000)]);
   for (const c of live) c.destroy();
   lat.sort((x, y) => x - y);
   return {
     completed,
     failed,
-    seconds: Math.min(now(), tEnd) - tMeasure > 0 ? (Math.min(now(), tEnd) - tMeasure) / 1000 : NaN,
+    seconds: (tStop - tMeasure) / 1000,
     p50ms: percentile(lat, 50),
     p99ms: percentile(lat, 99),
     ...(firstError !== undefined ? { firstError } : {}),

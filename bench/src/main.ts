@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SCENARIOS, SUBJECTS } from './metrics.js';
 import { renderMarkdown } from './report.js';
-import { defaultWorkDir, repoRoot, runBenchmark, type BenchOptions } from './run.js';
+import { defaultWorkDir, repoRoot, runBenchmark, type BenchOptions, type Results } from './run.js';
 import { renderSvg } from './svg.js';
 
 const HELP = `Usage: pnpm bench [-- options]
@@ -25,7 +25,7 @@ Options:
   --idle-time S       seconds allowed to open one idle tier (default 30)
   --parallel N        sessions at once in the parallel setup phase (default 200)
   --websockify PATH   Python websockify (default /usr/bin/websockify)
-  --quick             tiny bounds for a smoke check (1 round, 0.3 s phases, idle 50)
+  --quick             tiny bounds for a smoke check (1 round, 0.5 s phases, 4 parallel, idle 50)
   --out FILE          markdown output (default docs/benchmarks.md; the SVG goes beside it)
   --json FILE         also write the raw results
   -h, --help          this text
@@ -74,11 +74,11 @@ export function parseBenchArgs(argv: string[], log: (line: string) => void = (l)
     : values.idle.split(',').map((s) => num(s.trim(), '--idle', 0, 1));
   const options: BenchOptions = {
     rounds: num(values.rounds, '--rounds', quick ? 1 : 3, 1),
-    durationMs: num(values.duration, '--duration', quick ? 0.3 : 3, 0.05) * 1000,
+    durationMs: num(values.duration, '--duration', quick ? 0.5 : 3, 0.05) * 1000,
     warmupMs: num(values.warmup, '--warmup', quick ? 0.1 : 0.5, 0) * 1000,
     scenarios: list(values.scenarios, SCENARIOS, '--scenarios') ?? [...SCENARIOS],
     subjects: list(values.subjects, SUBJECTS, '--subjects') ?? [...SUBJECTS],
-    parallel: num(values.parallel, '--parallel', quick ? 20 : 200, 1),
+    parallel: num(values.parallel, '--parallel', quick ? 4 : 200, 1),
     idleCounts: idle,
     idleTimeLimitMs: num(values['idle-time'], '--idle-time', quick ? 4 : 30, 0.1) * 1000,
     idleConcurrency: quick ? 20 : 100,
@@ -95,7 +95,7 @@ export function parseBenchArgs(argv: string[], log: (line: string) => void = (l)
 }
 
 /** Run, then write the markdown and the SVG beside it. Returns the paths written. */
-export async function benchMain(argv: string[], log?: (line: string) => void): Promise<{ md: string; svg: string; json?: string } | undefined> {
+export async function benchMain(argv: string[], log?: (line: string) => void): Promise<{ md: string; svg: string; results: Results } | undefined> {
   const parsed = parseBenchArgs(argv, log);
   if (parsed.help) {
     process.stdout.write(HELP);
@@ -111,7 +111,7 @@ export async function benchMain(argv: string[], log?: (line: string) => void): P
   fs.writeFileSync(out, renderMarkdown(results, { command, svgName: path.basename(svgPath), quick }));
   if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2));
   options.log(`wrote ${out} and ${svgPath} in ${Math.round(results.seconds)} s`);
-  return { md: out, svg: svgPath, ...(json ? { json } : {}) };
+  return { md: out, svg: svgPath, results };
 }
 
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);

@@ -5,7 +5,11 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Clock ticks per second for /proc/PID/stat (USER_HZ; 100 on every Linux we run on). */
 const CLK_TCK = 100;
@@ -43,8 +47,10 @@ export function startLogged(cmd: string, args: string[], logFile: string, env: N
 /** Fork a TypeScript helper (target or client) with an IPC channel. */
 export function forkHelper(file: string, args: string[], logFile: string): Owned {
   const fd = fs.openSync(logFile, 'a');
+  // `--import tsx` resolves from the working directory: the bench package has tsx.
   const child = fork(file, args, {
-    execArgv: ['--import', import.meta.resolve('tsx')],
+    cwd: benchDir,
+    execArgv: ['--import', 'tsx'],
     stdio: ['ignore', fd, fd, 'ipc'],
   });
   fs.closeSync(fd);

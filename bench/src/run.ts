@@ -59,6 +59,8 @@ export interface IdleDetail {
 
 export interface Results {
   machine: Machine;
+  /** Where every process's log went. */
+  workDir: string;
   startedAt: string;
   seconds: number;
   rounds: number;
@@ -138,6 +140,7 @@ export async function runBenchmark(o: BenchOptions): Promise<Results> {
   const t0 = Date.now();
   const results: Results = {
     machine: describeMachine(o.websockifyBin),
+    workDir: o.workDir,
     startedAt: new Date(t0).toISOString(),
     seconds: 0,
     rounds: o.rounds,
@@ -226,8 +229,8 @@ async function runCell(o: BenchOptions, r: Results, crpc: Rpc, s: Subject, scena
     case 'setup-par': {
       const parallel = scenario === 'setup-seq' ? 1 : o.parallel;
       const res = await crpc.call<{ completed: number; failed: number; seconds: number; p50ms: number; p99ms: number; firstError?: string }>('setup', {
-        url: s.url, parallel, warmupMs: o.warmupMs, durationMs: o.durationMs, maxCount: o.setupMaxCount, sessionTimeoutMs: o.sessionTimeoutMs,
-      }, bound + o.sessionTimeoutMs);
+        url: s.url, parallel, warmupMs: o.warmupMs, durationMs: o.durationMs, maxCount: o.setupMaxCount, sessionTimeoutMs: o.sessionTimeoutMs, minCompleted: 5,
+      }, bound + 2 * o.sessionTimeoutMs);
       const key = scenario === 'setup-seq' ? 'seq' : 'par';
       const rate = res.completed / res.seconds;
       record(r, `${key}.rate`, s.name, round, res.completed > 0 ? rate : undefined);

@@ -12,6 +12,7 @@ import {
   JSONTokenApi,
   JWTTokenApi,
   ReadOnlyTokenFile,
+  SignedToken,
   TOKEN_PLUGIN_NAMES,
   TokenFile,
   TokenFileName,
@@ -55,7 +56,9 @@ describe('createTokenPlugin', () => {
         TokenRedis: ['127.0.0.1:1', TokenRedis],
         UnixDomainSocketDirectory: [dir, UnixDomainSocketDirectory],
         AtmosphereToken: [`${path.join(dir, 'secret.key')}:salt:4200`, AtmosphereToken],
+        SignedToken: [path.join(dir, 'signing.keys'), SignedToken],
       };
+      await writeFile(path.join(dir, 'signing.keys'), 'k1: hs256:0123456789abcdef0123456789abcdef\n');
       expect(Object.keys(sources).sort()).to.deep.equal([...TOKEN_PLUGIN_NAMES].sort());
       for (const name of TOKEN_PLUGIN_NAMES) {
         const [source, cls] = sources[name];

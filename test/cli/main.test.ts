@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { FLAGS, USAGE_LINES } from '../../packages/cli/src/flags.js';
 import { startTcpTarget, type TcpTargetServer } from '../helpers/net.js';
 import { startProcess, startTsockify, tsockifyBin } from '../helpers/proc.js';
@@ -124,8 +125,86 @@ describe('tsockify command', () => {
 
     it('prints the traffic legend once at startup with --traffic', async () => {
       const t = await startListening(['--traffic', `127.0.0.1:${target.port}`]);
+      // stdout and stderr are separate pipes: the legend may arrive after the startup line.
+      await until(() => t.proc.stdout().includes('<. - Client send partial'), () => 'the legend on stdout');
       expect(t.proc.stdout()).to.match(/^\nTraffic Legend:\n {4}} {2}- Client receive\n/);
       await t.proc.stop();
+    });
+  });
+
+  describe('web and target TLS options', () => {
+    it('--viewer serves the built-in viewer page and noVNC at /', async () => {
+      const t = await startListening(['--viewer', `127.0.0.1:${target.port}`]);
+      const page = await fetch(`http://127.0.0.1:${t.port}/`);
+      expect(page.status).to.equal(200);
+      expect(page.headers.get('content-type')).to.match(/^text\/html/);
+      const rfb = await fetch(`http://127.0.0.1:${t.port}/novnc/core/rfb.js`);
+      expect(rfb.status).to.equal(200);
+      const ws = await openWs(t.url());
+      expect(await echoRoundTrip(ws, 'viewer port')).to.equal('viewer port');
+      await closeWs(ws);
+      await t.proc.stop();
+    });
+
+    it('--web-index serves the named file for / of the --web folder', async () => {
+      const dir = tmpDir('web');
+      fs.writeFileSync(path.join(dir, 'vnc.html'), '<title>vnc page</title>');
+      const t = await startListening(['--web', dir, '--web-index', 'vnc.html', `127.0.0.1:${target.port}`]);
+      expect(t.proc.stderr()).to.include(`  - Web server. Web root: ${dir}`);
+      const res = await fetch(`http://127.0.0.1:${t.port}/`);
+      expect(await res.text()).to.include('vnc page');
+      await t.proc.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('--ssl-target --target-fingerprint reaches a VNC server with a self-signed certificate', async () => {
+      const c = makeCerts();
+      const tlsMod = await import('node:tls');
+      const { X509Certificate } = await import('node:crypto');
+      const server = tlsMod.createServer({ cert: fs.readFileSync(c.selfCert), key: fs.readFileSync(c.selfKey) }, (s) => s.pipe(s));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const fp = new X509Certificate(fs.readFileSync(c.selfCert)).fingerprint256.replace(/:/g, '').toLowerCase();
+        const t = await startListening(['--ssl-target', '--target-fingerprint', fp, `127.0.0.1:${port}`]);
+        expect(t.proc.stderr()).to.include('(using SSL)');
+        const ws = await openWs(t.url());
+        expect(await echoRoundTrip(ws, 'pinned')).to.equal('pinned');
+        await closeWs(ws);
+        await t.proc.stop();
+        const wrong = await startListening(['--ssl-target', '--target-fingerprint', 'ab'.repeat(32), `127.0.0.1:${port}`]);
+        let refused = '';
+        try { await openWs(wrong.url()); } catch (err) { refused = (err as Error).message; }
+        expect(refused).to.match(/^HTTP 5\d\d$/);
+        await wrong.proc.stop();
+      } finally {
+        server.close();
+        c.cleanup();
+      }
+    });
+
+    it('--ssl-target --target-ca trusts a private CA for the VNC server', async () => {
+      const c = makeCerts();
+      const tlsMod = await import('node:tls');
+      const server = tlsMod.createServer({ cert: fs.readFileSync(c.serverCert), key: fs.readFileSync(c.serverKey) }, (s) => s.pipe(s));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const t = await startListening(['--ssl-target', '--target-ca', c.caCert, `127.0.0.1:${port}`]);
+        const ws = await openWs(t.url());
+        expect(await echoRoundTrip(ws, 'private ca')).to.equal('private ca');
+        await closeWs(ws);
+        await t.proc.stop();
+        // Without --target-ca the system CAs do not know this CA: refused before the upgrade.
+        const plain = await startListening(['--ssl-target', `127.0.0.1:${port}`]);
+        let refused = '';
+        try { await openWs(plain.url()); } catch (err) { refused = (err as Error).message; }
+        expect(refused).to.match(/^HTTP 5\d\d$/);
+        await plain.proc.stop();
+      } finally {
+        server.close();
+        c.cleanup();
+      }
     });
   });
 
@@ -376,5 +455,40 @@ describe('tsockify command', () => {
       expect(p.stderr()).to.match(/^tsockify: cannot listen on 127\.0\.0\.1:\d+: address in use/);
       await first.proc.stop();
     });
+  });
+});
+
+describe('main() in-process', () => {
+  let target: TcpTargetServer;
+  before(async () => { target = await startTcpTarget(); });
+  after(async () => { await target?.close(); });
+
+  function sink(): { stream: Writable; text(): string } {
+    let text = '';
+    const stream = new Writable({ write(c: Buffer, _e, cb) { text += c.toString(); cb(); } });
+    return { stream, text: () => text };
+  }
+
+  it('returns the exit code instead of exiting: 0 for --help, 2 for a usage error', async () => {
+    const { main } = await import('../../packages/cli/src/main.js');
+    const out = sink();
+    const err = sink();
+    expect(await main(['--help'], { stdout: out.stream, stderr: err.stream })).to.equal(0);
+    expect(out.text()).to.match(/^Usage: \n {4}tsockify \[options\]/);
+    expect(await main(['6080'], { stdout: out.stream, stderr: err.stream })).to.equal(2);
+    expect(err.text()).to.match(/^tsockify: Too few arguments \(/);
+  });
+
+  it('serves until --run-once ends it, then resolves 0', async () => {
+    const { main } = await import('../../packages/cli/src/main.js');
+    const port = await freePort();
+    const err = sink();
+    const done = main(['--run-once', `127.0.0.1:${port}`, `127.0.0.1:${target.port}`], { stdout: sink().stream, stderr: err.stream, signals: false });
+    await until(() => err.text().includes('tsockify: listening on'), () => 'the startup line');
+    const ws = await openWs(`ws://127.0.0.1:${port}/`);
+    expect(await echoRoundTrip(ws, 'in process')).to.equal('in process');
+    await closeWs(ws);
+    expect(await done).to.equal(0);
+    expect(jsonLines(err.text()).some((l) => /session 1 closed/.test(String(l.msg)))).to.equal(true);
   });
 });

@@ -262,7 +262,10 @@ describe('createSyslogStream', () => {
     it('sends one datagram per line, without trailer, through the datagram module', async () => {
       // node-unix-socket is an optional dependency of the CLI (prebuilt binaries); on Linux x64
       // it installs, so this test uses the real package.
-      const { DgramSocket } = requireFromCli('node-unix-socket') as { DgramSocket: new () => UnixDatagramSocket };
+      // Load it by its real path: under tsx's resolver a module reached through pnpm's symlink
+      // cannot find its own platform-specific optional dependency (plain node can).
+      const real = fs.realpathSync(requireFromCli.resolve('node-unix-socket'));
+      const { DgramSocket } = createRequire(real)(real) as { DgramSocket: new () => UnixDatagramSocket };
       const sock = path.join(dir, 'dev-log');
       const srv = await datagramServer(sock);
       const stream = createSyslogStream(sock, { legacy: true, onWarning: (m) => { throw new Error(m); }, unixDatagram: async () => new DgramSocket!() });

@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import fs from 'node:fs';
+import { FLAGS } from '../../packages/cli/src/flags.js';
 import { startProcess, startTsockify, type Proc } from '../helpers/proc.js';
 import { track } from './fixtures.js';
 
@@ -91,7 +92,9 @@ describe('tsockify command vs websockify', function () {
       const theirs = list(websockifyComplaint(w.stderr));
       const ours = list(t.stderr);
       expect(ours).to.include.members(theirs);
-      expect(ours.filter((o) => !theirs.includes(o))).to.deep.equal(['--target-ca', '--target-fingerprint']);
+      const added = ours.filter((o) => !theirs.includes(o));
+      expect(added).to.include.members(['--target-ca', '--target-fingerprint']);
+      for (const name of added) expect(FLAGS.find((f) => `--${f.name}` === name)?.group, name).to.equal('tsockify');
     });
 
     for (const [what, args, complaint] of SOURCE_0_13) {

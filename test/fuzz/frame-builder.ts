@@ -129,6 +129,8 @@ export interface HandshakeOptions {
   prefix?: Buffer;
   host?: string;
   timeoutMs?: number;
+  /** Answer pings with pongs (default true); false plays a frozen client for heartbeat tests. */
+  answerPings?: boolean;
 }
 
 /** The request head of a valid client handshake. */
@@ -175,7 +177,7 @@ export function rawSession(port: number, opts: HandshakeOptions = {}): Promise<R
     const onFrames = (data: Buffer): void => {
       for (const f of reader.push(data)) {
         session!.frames.push(f);
-        if (f.opcode === OP.ping && !socket.destroyed) socket.write(buildFrame({ opcode: OP.pong, payload: f.payload }));
+        if (f.opcode === OP.ping && opts.answerPings !== false && !socket.destroyed) socket.write(buildFrame({ opcode: OP.pong, payload: f.payload }));
         if (f.opcode === OP.close) {
           finishClose({ code: f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null, reason: f.payload.subarray(2), tcpEnded: false });
         }

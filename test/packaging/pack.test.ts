@@ -9,6 +9,7 @@
 import { expect } from 'chai';
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +49,18 @@ const quietEnv = { ...process.env, npm_config_loglevel: 'error', npm_config_upda
 
 function manifestOf(dir: PackageDir): Manifest {
   return JSON.parse(fs.readFileSync(path.join(repoRoot, 'packages', dir, 'package.json'), 'utf8')) as Manifest;
+}
+
+/** GET without keep-alive, so that stopping the server is not held up by an idle connection. */
+function get(url: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    }).on('error', reject);
+  });
 }
 
 async function tarList(tgz: string): Promise<string[]> {
@@ -186,14 +199,13 @@ describe('packaging', function () {
       const proc = startProcess(process.execPath, [bin, '--viewer', '--log-format', 'json', '127.0.0.1:0', '127.0.0.1:5901'], { cwd: installDir });
       procs.push(proc);
       const [, port] = await proc.waitForOutput(/"addresses":\["127\.0\.0\.1:(\d+)"\]/, 15_000);
-      const page = await fetch(`http://127.0.0.1:${port}/`);
+      const page = await get(`http://127.0.0.1:${port}/`);
       expect(page.status).to.equal(200);
-      expect(page.headers.get('content-type')).to.match(/^text\/html/);
-      await page.text();
-      const rfb = await fetch(`http://127.0.0.1:${port}/novnc/core/rfb.js`);
+      expect(page.type).to.match(/^text\/html/);
+      const rfb = await get(`http://127.0.0.1:${port}/novnc/core/rfb.js`);
       expect(rfb.status).to.equal(200);
-      expect(rfb.headers.get('content-type')).to.match(/^text\/javascript/);
-      expect(await rfb.text()).to.include('export default class RFB');
+      expect(rfb.type).to.match(/^text\/javascript/);
+      expect(rfb.body).to.include('export default class RFB');
       expect(await proc.stop()).to.equal(0);
     });
 

@@ -134,11 +134,10 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
       if (!ctx.wrapTarget) throw new Error('wrap mode needs a target port');
       options.target = ctx.wrapTarget;
       break;
-    case 'token': options.tokenPlugin = await loadTokenPlugin(cli.target.plugin, cli.target.source, ctx); break;
+    case 'token': break; // loaded last, below
   }
   if (options.target === undefined) delete options.target;
   if (cli.hostToken) options.hostToken = true;
-  if (cli.auth) options.authPlugin = await loadAuthPlugin(cli.auth.plugin, cli.auth.source, ctx);
 
   if (cli.record !== undefined) {
     const record = path.resolve(cwd, cli.record);
@@ -163,7 +162,28 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.pluginTimeout !== undefined) options.pluginTimeoutMs = Math.round(cli.pluginTimeout * 1000);
   if (cli.connectTimeout !== undefined) options.connectTimeoutMs = Math.round(cli.connectTimeout * 1000);
   if (cli.handshakeTimeout !== undefined) options.headersTimeoutMs = Math.round(cli.handshakeTimeout * 1000);
+  // Plugins last: they may open connections (Redis) that a later error would leave behind.
+  if (cli.target.kind === 'token') options.tokenPlugin = await loadTokenPlugin(cli.target.plugin, cli.target.source, ctx);
+  if (cli.auth) {
+    try {
+      options.authPlugin = await loadAuthPlugin(cli.auth.plugin, cli.auth.source, ctx);
+    } catch (err) {
+      await closePlugins(options);
+      throw err;
+    }
+  }
   return { options, settings, warnings, tlsEnabled };
+}
+
+/** Release what the plugins hold when startup fails after they were made. */
+export async function closePlugins(options: TsockifyOptions): Promise<void> {
+  for (const p of [options.tokenPlugin, options.authPlugin]) {
+    try {
+      await p?.close?.();
+    } catch {
+      // Startup already failed; that error is the one to report.
+    }
+  }
 }
 
 /** Fail at startup, naming the files, when the key does not fit the certificate or the password is wrong. */

@@ -9,29 +9,23 @@ const GROUP_TITLES: Record<FlagGroup, string> = {
   tsockify: 'tsockify options (not in websockify)',
 };
 
-const NOTES = `Notes:
-  Listening: without source_addr tsockify listens on every IPv4 and IPv6
-  address. With systemd socket activation (LISTEN_FDS/LISTEN_PID) it uses the
-  inherited socket (fd 3) and source_port may be omitted; --inetd takes the
-  listening socket from fd 0.
-
-  Wrap mode: '[source_addr:]source_port -- COMMAND...' runs COMMAND and proxies
-  to it. Without --wrap-target, tsockify picks a free port on 127.0.0.1 and
-  tells COMMAND through $TSOCKIFY_TARGET_HOST and $TSOCKIFY_TARGET_PORT; when
-  websockify's rebind.so is found ($TSOCKIFY_REBIND_SO, or
-  /usr/lib/websockify/rebind.so) it is preloaded too, so a COMMAND that binds
-  source_port is moved to that port as with websockify. With --wrap-mode=exit
-  tsockify exits with COMMAND's exit status; respawn waits when COMMAND was
-  started 3 times within 10 seconds.
-
-  -D/--daemon starts a detached copy of tsockify (stdout and stderr go to
-  --log-file, or /dev/null) and returns once it is listening, or with its
-  startup error. SIGTERM and SIGINT close sessions (1001) and exit 0; SIGHUP
-  re-opens --log-file (for logrotate).
-
-  Logs go to stderr: human-readable on a terminal, JSON lines otherwise
-  (--log-format). Tokens, passwords, cookies and Authorization headers are
-  never logged.`;
+/** Paragraphs after the option list, wrapped to the terminal like the option help. */
+const NOTES: readonly string[] = [
+  'Listening: without source_addr tsockify listens on every IPv4 and IPv6 address. With systemd socket ' +
+    'activation (LISTEN_FDS/LISTEN_PID) it uses the inherited socket (fd 3) and source_port may be omitted; ' +
+    '--inetd takes the listening socket from fd 0.',
+  "Wrap mode: '[source_addr:]source_port -- COMMAND...' runs COMMAND and proxies to it. Without --wrap-target, " +
+    'tsockify picks a free port on 127.0.0.1 and tells COMMAND through $TSOCKIFY_TARGET_HOST and ' +
+    "$TSOCKIFY_TARGET_PORT; when websockify's rebind.so is found ($TSOCKIFY_REBIND_SO, or " +
+    '/usr/lib/websockify/rebind.so) it is preloaded too, so a COMMAND that binds source_port is moved to that ' +
+    "port as with websockify. With --wrap-mode=exit tsockify exits with COMMAND's exit status; respawn waits " +
+    'when COMMAND was started 3 times within 10 seconds.',
+  '-D/--daemon starts a detached copy of tsockify (stdout and stderr go to --log-file, or /dev/null) and ' +
+    'returns once it is listening, or with its startup error. SIGTERM and SIGINT close sessions (1001) and ' +
+    'exit 0; SIGHUP re-opens --log-file (for logrotate).',
+  'Logs go to stderr: human-readable on a terminal, JSON lines otherwise (--log-format). Tokens, passwords, ' +
+    'cookies and Authorization headers are never logged.',
+];
 
 /** `-v, --verbose` or `--record=FILE`, as optparse spells an option in help. */
 export function optionStrings(flag: FlagSpec): string {
@@ -78,6 +72,7 @@ export function helpText(columns = Number(process.env.COLUMNS) || 80): string {
     }
     out.push('');
   }
-  out.push(NOTES, '');
+  out.push('Notes:');
+  for (const note of NOTES) out.push(...wrap(note, width - 2).map((l) => `  ${l}`), '');
   return out.join('\n');
 }

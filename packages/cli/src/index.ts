@@ -1,5 +1,4 @@
 export { main, version } from './main.js';
-export { TRAFFIC_LEGEND } from './serve.js';
 export type { MainIo } from './main.js';
 export { parseArgs } from './args.js';
 export type { CliOptions, ListenSpec, TargetSpec, WrapMode, SslVersion, ParseResult, ParseContext } from './args.js';

@@ -3,27 +3,15 @@
  * signals and the lifecycle that decides the exit code. Loaded by `main` after parsing.
  */
 import { createServer, formatTarget, type Logger, type SessionCloseInfo, type SessionInfo, type TsockifyServer } from '@tsockify/core';
+import path from 'node:path';
 import type { CliOptions } from './args.js';
 import { createCliLogger, type CliLogger } from './logging.js';
-import { buildCoreOptions } from './config.js';
+import { buildCoreOptions, closePlugins } from './config.js';
 import { reportToParent } from './daemon.js';
 import { forgetActivationEnv, systemdFdCount } from './activation.js';
 import { findRebind, pickFreePort, startWrappedCommand, type WrappedCommand } from './wrap.js';
 import { runLifecycle } from './lifecycle.js';
 import type { MainIo } from './main.js';
-
-/** websockify's `--traffic` legend, printed once at startup. */
-export const TRAFFIC_LEGEND = `
-Traffic Legend:
-    }  - Client receive
-    }. - Client receive partial
-    {  - Target receive
-
-    >  - Target send
-    >. - Target send partial
-    <  - Client send
-    <. - Client send partial
-`;
 
 export async function runServer(cli: CliOptions, io: MainIo, daemonChild: boolean): Promise<number> {
   const logging = await createCliLogger({
@@ -62,7 +50,13 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
 
   const built = await buildCoreOptions(cli, { cwd: io.cwd, logger: log, wrapTarget });
   for (const w of built.warnings) log.warn(w);
-  const server = createServer(built.options);
+  let server: TsockifyServer;
+  try {
+    server = createServer(built.options);
+  } catch (err) {
+    await closePlugins(built.options);
+    throw err;
+  }
   // Attach before any await: a listener error must not be an unhandled 'error' event.
   server.on('error', (err) => log.error({ err: err.message }, `server error: ${err.message}`));
   server.on('session', (info) => logSessionOpen(log, info));
@@ -74,7 +68,14 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
   for (const line of built.settings) log.info(line);
   if (cli.daemon) log.info('  - Backgrounding (daemon)');
 
-  const addresses = await server.listen();
+  let addresses: string[];
+  try {
+    addresses = await server.listen();
+  } catch (err) {
+    // Releases the plugins; the listen error is the one to report.
+    await server.close().catch((closeErr: unknown) => log.debug({ err: String(closeErr) }, 'close after a failed listen'));
+    throw err;
+  }
   let wrapped: WrappedCommand | undefined;
   const lifecycle = runLifecycle(server, {
     runOnce: cli.runOnce,
@@ -89,7 +90,6 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
 
   const src = cli.listen.kind === 'fd' ? (cli.listen.from === 'inetd' ? 'inetd' : 'systemd socket') : addresses.join(', ');
   log.info(`  - proxying from ${src} to ${dst}${cli.targetTls ? ' (using SSL)' : ''}`);
-  if (cli.traffic) io.stdout.write(TRAFFIC_LEGEND);
   log.info({ addresses, target: dst, tls: built.tlsEnabled }, `tsockify: listening on ${addresses.join(', ')} proxying to ${dst}`);
   if (daemonChild) reportToParent({ type: 'ready', addresses });
 
@@ -106,7 +106,7 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
       command: cli.wrap.command,
       mode: cli.wrap.mode,
       env: childEnv,
-      target: cli.target.kind === 'unix' ? { unixSocket: cli.target.path } : wrapTarget,
+      target: cli.target.kind === 'unix' ? { unixSocket: path.resolve(io.cwd, cli.target.path) } : wrapTarget,
       ...(rebindLib ? { rebind: { library: rebindLib, listenPort: server.port } } : {}),
       stdinIgnore: cli.listen.kind === 'fd' && cli.listen.fd === 0,
       log,

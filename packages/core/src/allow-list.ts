@@ -49,7 +49,7 @@ export interface AllowRule {
 export interface TargetPolicyOptions {
   /** `CIDR[:PORTS]` entries. When given, every other address and port is denied. */
   allow?: readonly string[];
-  /** Loopback addresses (127/8, ::1, 0.0.0.0, ::) and unix socket targets. */
+  /** Loopback addresses (127/8, ::1, 0.0.0.0, ::; with an allow-list they must match an entry too) and unix socket targets. */
   allowLoopback: boolean;
   /** 169.254/16 and fe80::/10 (cloud metadata excepted). */
   allowLinkLocal: boolean;
@@ -158,9 +158,9 @@ export class TargetPolicy {
     const family = net.isIP(ip) === 4 ? 'ipv4' : 'ipv6';
     const where = family === 'ipv6' ? `[${ip}]:${port}` : `${ip}:${port}`;
     const cls = this.classOf(ip, family);
-    if (cls === 'metadata' && !this.options.allowMetadata) return `${where} is ${CLASS_TEXT[cls]} (allowMetadataTargets to permit)`;
-    if (cls === 'link-local' && !this.options.allowLinkLocal) return `${where} is ${CLASS_TEXT[cls]} (allowLinkLocalTargets to permit)`;
-    if (cls === 'loopback' && !this.options.allowLoopback) return `${where} is ${CLASS_TEXT[cls]} (allowLoopbackTargets to permit)`;
+    if (cls === 'metadata' && !this.options.allowMetadata) return `${where} is ${CLASS_TEXT[cls]} (allowMetadataTargets permits it)`;
+    if (cls === 'link-local' && !this.options.allowLinkLocal) return `${where} is ${CLASS_TEXT[cls]} (allowLinkLocalTargets or --allow-link-local-targets permits it)`;
+    if (cls === 'loopback' && !this.options.allowLoopback) return `${where} is ${CLASS_TEXT[cls]} (allowLoopbackTargets or --allow-loopback-targets permits it)`;
     if (this.rules && !this.rules.some((r) => r.addresses.check(ip, family) && portAllowed(r, port))) {
       return `${where} matches no allowTargets entry (${this.rules.map((r) => r.text).join(', ') || 'none'})`;
     }
@@ -168,15 +168,14 @@ export class TargetPolicy {
   }
 
   /**
-   * Resolve and check a target. A unix socket target counts as loopback. A name is resolved
+   * Resolve and check a target. A unix socket target is allowed exactly when loopback
+   * addresses are (it reaches this host; no CIDR can name it). A name is resolved
    * once; if ANY of its addresses is refused, the target is (a name that also points at the
    * metadata service is not one to trust). Returns the checked addresses, in resolver order.
    */
   async check(target: Target, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
     if (isUnixTarget(target)) {
-      if (!this.options.allowLoopback || this.rules) {
-        throw new TargetPolicyError(`${formatTarget(target)} is a unix socket, which counts as loopback${this.rules ? ' and matches no allowTargets entry' : ''}`);
-      }
+      if (!this.options.allowLoopback) throw new TargetPolicyError(`${formatTarget(target)} is a unix socket, which counts as loopback (allowLoopbackTargets or --allow-loopback-targets permits it)`);
       return [];
     }
     const addresses = net.isIP(target.host) ? [target.host] : await resolveAll(target.host, timeoutMs, signal);

@@ -1,0 +1,20 @@
+import { forkHelper, startLogged, waitForPort, cpuSeconds, stop } from './src/proc.ts';
+import { Rpc } from './src/ipc.ts';
+const which = process.argv[2] ?? 'tsockify'; const op = process.argv[3] ?? 'rtt';
+const t = forkHelper('/work/main/bench/src/target.ts', [], '/tmp/dbg_t.log');
+const tr = new Rpc(t.child, 'target'); const ready = await tr.ready();
+const c = forkHelper('/work/main/bench/src/client.ts', [], '/tmp/dbg_c.log');
+const cr = new Rpc(c.child, 'client'); await cr.ready();
+let p: any; let url = 'ws://127.0.0.1:17014/websockify';
+if (which === 'tsockify') p = startLogged(process.execPath, ['/work/main/packages/cli/bin/tsockify.js', '127.0.0.1:17014', `127.0.0.1:${ready.tcpPort}`], '/tmp/dbg_p.log');
+else if (which === 'websockify') p = startLogged('/usr/bin/websockify', ['127.0.0.1:17014', `127.0.0.1:${ready.tcpPort}`], '/tmp/dbg_p.log');
+else if (which === 'floor-ws' || which === 'floor-tcp') { p = startLogged(process.execPath, ['--import', 'tsx', '/work/main/bench/src/floor-relay.ts', which.slice(6), '17014', String(ready.tcpPort)], '/tmp/dbg_p.log'); if (which === 'floor-tcp') url = 'tcp://127.0.0.1:17014'; }
+else if (which === 'tcp') url = `tcp://127.0.0.1:${ready.tcpPort}`; else url = `ws://127.0.0.1:${ready.wsPort}/`;
+if (p) await waitForPort(17014, p);
+const pid = p?.pid ?? t.pid; const c0 = cpuSeconds(pid);
+const args: any = { url, warmupMs: 500, durationMs: Number(process.env.DUR ?? 3000), warmupCount: 500, maxCount: 100000, parallel: Number(process.env.PAR ?? 1), sessionTimeoutMs: 5000, minCompleted: 5 };
+const res = await cr.call<any>(op, args, 60000);
+const c1 = cpuSeconds(pid);
+const extra = res.totalBytes ? ` MiB/s ${(res.bytes / 1048576 / res.seconds).toFixed(0)} cpu s/GiB ${((c1 - c0) / (res.totalBytes / 2 ** 30)).toFixed(2)}` : res.completed ? ` rate ${(res.completed / res.seconds).toFixed(0)}/s` : '';
+console.log(which.padEnd(10), op, JSON.stringify(res), extra);
+if (p) await stop(p); await stop(t); await stop(c);

@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import { forkHelper, startLogged, waitForPort, pssKiB, stop } from './src/proc.ts';
+import { Rpc } from './src/ipc.ts';
+const N = Number(process.argv[2] ?? 2000);
+const t = forkHelper('/work/main/bench/src/target.ts', [], '/tmp/dbg_t.log');
+const tr = new Rpc(t.child, 'target'); const ready = await tr.ready();
+const c = forkHelper('/work/main/bench/src/client.ts', [], '/tmp/dbg_c.log');
+const cr = new Rpc(c.child, 'client'); await cr.ready();
+fs.rmSync('/tmp/heap', { recursive: true, force: true }); fs.mkdirSync('/tmp/heap');
+const p = startLogged(process.execPath, ['--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir=/tmp/heap', '/work/main/packages/cli/bin/tsockify.js', '127.0.0.1:17012', `127.0.0.1:${ready.tcpPort}`], '/tmp/dbg_p.log');
+await waitForPort(17012, p);
+await new Promise(r => setTimeout(r, 300));
+const before = pssKiB(p.pid);
+if (process.env.SNAP0) { process.kill(p.pid, 'SIGUSR2'); await new Promise(r => setTimeout(r, 3000)); }
+const open = await cr.call<any>('idleOpen', { url: 'ws://127.0.0.1:17012/websockify', count: N, concurrency: 100, timeLimitMs: 60000, sessionTimeoutMs: 10000 }, 90000);
+await new Promise(r => setTimeout(r, 1500));
+const after = pssKiB(p.pid);
+console.log(open, 'PSS KiB/session', (after.kib - before.kib) / open.held, before.kib, after.kib);
+process.kill(p.pid, 'SIGUSR2');
+await new Promise(r => setTimeout(r, 5000));
+console.log(fs.readdirSync('/tmp/heap'));
+await cr.call('idleClose', { timeLimitMs: 1000 }, 10000);
+await stop(p); await stop(t); await stop(c);

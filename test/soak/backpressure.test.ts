@@ -1,0 +1,27 @@
+/**
+ * Integrity under backpressure, default-suite size: 64 MiB each way through the tsockify
+ * command with a slow reader on each side in turn (scripts/soak.ts runs the 1 GiB version).
+ * SHA-256 equal both ways, and the proxy's resident memory grows by less than RSS_BOUND_MIB
+ * while the slow direction alone would have needed ~60 MiB of buffering without backpressure.
+ */
+import { expect } from 'chai';
+import { runIntegrity } from './integrity.js';
+
+const MIB = 1024 * 1024;
+/** The bound on the proxy's RSS growth during a run (see docs/security.md for the measurement). */
+export const RSS_BOUND_MIB = 40;
+
+describe('soak: integrity under backpressure (64 MiB each way)', function () {
+  this.timeout(120_000);
+  for (const slow of ['client', 'target'] as const) {
+    it(`delivers 64 MiB each way byte-exact with a slow ${slow} reader, proxy RSS growth under ${RSS_BOUND_MIB} MiB`, async () => {
+      const r = await runIntegrity({ bytes: 64 * MIB, slow, slowRate: 32 * MIB });
+      console.log(`      slow ${slow}: ${r.seconds.toFixed(1)} s, proxy RSS ${(r.rssBaselineKiB / 1024).toFixed(1)} MiB → max ${(r.rssMaxKiB / 1024).toFixed(1)} MiB (+${(r.rssGrowthKiB / 1024).toFixed(1)} MiB)`);
+      expect(r.clientToTarget.bytes).to.equal(64 * MIB);
+      expect(r.targetToClient.bytes).to.equal(64 * MIB);
+      expect(r.clientToTarget.received, 'client → target SHA-256').to.equal(r.clientToTarget.sent);
+      expect(r.targetToClient.received, 'target → client SHA-256').to.equal(r.targetToClient.sent);
+      expect(r.rssGrowthKiB / 1024, 'proxy RSS growth, MiB').to.be.below(RSS_BOUND_MIB);
+    });
+  }
+});

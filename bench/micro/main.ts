@@ -4,8 +4,8 @@
  *   - the relay's message path (Session between a stub WebSocket and a stub target socket,
  *     with ws's real frame encoder on the client side), both directions, small and large;
  *   - ws's receiver turning masked client frames into messages (what feeds the relay);
- *   - record encoding (`encodeRecordFrame`), the per-message cost of `--record`.
- * Token verification joins when the token plugins settle.
+ *   - record encoding (`encodeRecordFrame`), the per-message cost of `--record`;
+ *   - signed-token verification (HS256 and Ed25519), the per-connection cost of a token gate.
  *
  * Flags: --filter TEXT (run only matching cases), --time S (seconds per case, default 1).
  */
@@ -17,6 +17,8 @@ import { createRequire } from 'node:module';
 import { Session, type SessionInfo } from '../../packages/core/src/relay.ts';
 import { encodeRecordFrame } from '../../packages/core/src/record.ts';
 import { silentLogger } from '../../packages/core/src/logger.ts';
+import { signToken, verifyToken } from '../../packages/auth-plugins/src/signed-token.ts';
+import { parseKeyValue } from '../../packages/auth-plugins/src/signed-token-keys.ts';
 
 // ws's frame encoder and parser are not in its type declarations: describe what is used here.
 interface FrameOptions { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }
@@ -92,6 +94,14 @@ let received = 0;
 const receiver = new Receiver({ isServer: true, binaryType: 'nodebuffer', maxPayload: 0, skipUTF8Validation: true });
 receiver.on('message', (d: Buffer) => { received += d.length; });
 
+const hsKey = parseKeyValue('k1', `hs256:${randomBytes(32).toString('base64url')}`);
+const edKey = parseKeyValue('k2', `ed25519-private:${randomBytes(32).toString('base64url')}`);
+const claims = { host: '10.0.0.5', port: 5901, sub: 'alice', iid: 'i-42', ttlSec: 600 };
+const hsToken = signToken(claims, hsKey);
+const edToken = signToken(claims, edKey);
+const hsRing = new Map([[hsKey.kid, hsKey]]);
+const edRing = new Map([[edKey.kid, edKey]]);
+
 const suite = new Benchmark.Suite('tsockify hot paths');
 const add = (name: string, fn: () => void): void => {
   if (values.filter && !name.includes(values.filter)) return;
@@ -107,6 +117,8 @@ add('ws receiver, 64 KiB masked frame', () => { receiver.write(frameLarge); });
 add('encodeRecordFrame, 64 B', () => { encodeRecordFrame('{', 1234, small); });
 add('encodeRecordFrame, 1 KiB', () => { encodeRecordFrame('}', 1234, kib); });
 add('encodeRecordFrame, 64 KiB', () => { encodeRecordFrame('{', 1234, large); });
+add('verifyToken, HS256', () => { verifyToken(hsToken, hsRing); });
+add('verifyToken, Ed25519', () => { verifyToken(edToken, edRing); });
 
 suite
   .on('cycle', (event: Benchmark.Event) => {

@@ -25,7 +25,7 @@ Options:
   --idle-time S       seconds allowed to open one idle tier (default 30)
   --parallel N        sessions at once in the parallel setup phase (default 200)
   --websockify PATH   Python websockify (default /usr/bin/websockify)
-  --quick             tiny bounds for a smoke check (1 round, 0.5 s phases, 4 parallel, idle 50)
+  --quick             tiny bounds for a smoke check (1 round, 0.25 s phases, 4 parallel, idle 50)
   --out FILE          markdown output (default docs/benchmarks.md; the SVG goes beside it)
   --json FILE         also write the raw results
   -h, --help          this text
@@ -74,8 +74,8 @@ export function parseBenchArgs(argv: string[], log: (line: string) => void = (l)
     : values.idle.split(',').map((s) => num(s.trim(), '--idle', 0, 1));
   const options: BenchOptions = {
     rounds: num(values.rounds, '--rounds', quick ? 1 : 3, 1),
-    durationMs: num(values.duration, '--duration', quick ? 0.5 : 3, 0.05) * 1000,
-    warmupMs: num(values.warmup, '--warmup', quick ? 0.1 : 0.5, 0) * 1000,
+    durationMs: num(values.duration, '--duration', quick ? 0.25 : 3, 0.05) * 1000,
+    warmupMs: num(values.warmup, '--warmup', quick ? 0.05 : 0.5, 0) * 1000,
     scenarios: list(values.scenarios, SCENARIOS, '--scenarios') ?? [...SCENARIOS],
     subjects: list(values.subjects, SUBJECTS, '--subjects') ?? [...SUBJECTS],
     parallel: num(values.parallel, '--parallel', quick ? 4 : 200, 1),

@@ -1,6 +1,6 @@
 /** The subjects, scenarios and figures of the benchmark, in the order the report shows them. */
 
-export const SUBJECTS = ['tsockify', 'websockify', 'tcp', 'ws'] as const;
+export const SUBJECTS = ['tsockify', 'websockify', 'tcp', 'ws', 'tcp-relay'] as const;
 export type SubjectName = (typeof SUBJECTS)[number];
 
 export const SUBJECT_LABEL: Record<SubjectName, string> = {
@@ -8,7 +8,19 @@ export const SUBJECT_LABEL: Record<SubjectName, string> = {
   websockify: 'websockify',
   tcp: 'raw TCP',
   ws: 'ws→ws',
+  'tcp-relay': 'TCP relay',
 };
+
+/** The two subjects that are proxies (what the targets are about). */
+export const PROXIES: readonly SubjectName[] = ['tsockify', 'websockify'];
+
+/**
+ * The TCP relay is a reference for one relay hop in Node; holding idle sessions says nothing
+ * there that raw TCP does not, so it sits that scenario out.
+ */
+export function runs(subject: SubjectName, scenario: ScenarioName): boolean {
+  return !(subject === 'tcp-relay' && scenario === 'idle');
+}
 
 export const SCENARIOS = ['down', 'up', 'rtt', 'setup-seq', 'setup-par', 'idle'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -19,7 +31,7 @@ export interface MetricDef {
   unit: string;
   better: 'higher' | 'lower';
   scenario: ScenarioName;
-  /** Only a proxy has it (CPU of the relay): the baselines show a dash. */
+  /** Only a relay process has it (CPU of the relay): the baselines show a dash. */
   proxiesOnly?: boolean;
   /** For the baselines the figure is the endpoint's (the target process), not a proxy's. */
   endpointForBaselines?: boolean;

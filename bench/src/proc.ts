@@ -149,6 +149,24 @@ export function pssKiB(root: number): { kib: number; processes: number } {
   return { kib, processes };
 }
 
+/**
+ * PSS once it stops moving: a process that just started or just opened thousands of
+ * sessions is still compiling and collecting for a moment. Samples every 150 ms until two
+ * in a row differ by less than `tolKiB`, or `maxWaitMs` passed; returns the last sample.
+ */
+export async function stablePssKiB(root: number, maxWaitMs: number, tolKiB = 64): Promise<{ kib: number; processes: number }> {
+  const deadline = Date.now() + maxWaitMs;
+  let last = pssKiB(root);
+  while (Date.now() < deadline) {
+    await sleep(150);
+    const next = pssKiB(root);
+    const settled = Math.abs(next.kib - last.kib) < tolKiB && next.processes === last.processes;
+    last = next;
+    if (settled) break;
+  }
+  return last;
+}
+
 /** Open file descriptors of one process. */
 export function fdCount(pid: number): number {
   try {

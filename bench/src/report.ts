@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Results } from './run.js';
 import { SUBJECT_LABEL, metricDefs, type SubjectName } from './metrics.js';
 import { checkTargets } from './targets.js';
-import { fmt, fmtRatio, median, medianRatio } from './stats.js';
+import { fmt, fmtRatio, median, medianDiff, medianRatio } from './stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -15,6 +15,37 @@ export interface ReportContext {
   /** File name of the chart, relative to the markdown file. */
   svgName: string;
   quick: boolean;
+}
+
+function series(r: Results, m: string, s: SubjectName): Array<number | undefined> {
+  return r.values[m]?.[s] ?? [];
+}
+
+/** Sentences about the floor the TCP relay shows, when it ran. */
+function ceilings(r: Results): string[] {
+  if (!r.subjects.includes('tcp-relay')) return [];
+  const out: string[] = [];
+  const hop = medianDiff(series(r, 'rtt.p50', 'tcp-relay'), series(r, 'rtt.p50', 'tcp'));
+  if (Number.isFinite(hop)) {
+    const floor = median(series(r, 'rtt.p50', 'ws').filter((x): x is number => x !== undefined)) + hop;
+    out.push(`**Round trip.** The TCP relay adds ${fmt(hop)} µs to the raw TCP p50 (two more loopback hops and two more process wake-ups).`
+      + ` A WebSocket relay pays that on top of what ws→ws pays, so its p50 cannot be below about ${fmt(floor)} µs here;`
+      + ` the issue's "ws→ws + 20 µs" needs a relay hop of at most 20 µs.`
+      + ` tsockify is ${fmt(medianDiff(series(r, 'rtt.p50', 'tsockify'), series(r, 'rtt.p50', 'tcp-relay')))} µs above the TCP relay.`);
+  }
+  for (const [m, name] of [['down', 'Downstream'], ['up', 'Upstream']] as const) {
+    const relay = medianRatio(series(r, m, 'tcp-relay'), series(r, m, 'tcp'));
+    const ts = medianRatio(series(r, m, 'tsockify'), series(r, m, 'tcp-relay'));
+    const cpu = median(series(r, `${m}.cpu`, 'tcp-relay').filter((x): x is number => x !== undefined));
+    if (Number.isFinite(relay)) {
+      out.push(`**${name}.** The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(cpu)} CPU s/GiB; tsockify moves ${fmtRatio(ts)} of the TCP relay.`);
+    }
+  }
+  for (const [m, name] of [['seq.rate', 'sequential'], ['par.rate', 'parallel']] as const) {
+    const relay = median(series(r, m, 'tcp-relay').filter((x): x is number => x !== undefined));
+    if (Number.isFinite(relay)) out.push(`**Sessions/s, ${name}.** The TCP relay (TCP connect, first byte, close: no HTTP, no WebSocket handshake) sets up ${fmt(relay)} sessions/s.`);
+  }
+  return out;
 }
 
 function cell(vals: Array<number | undefined> | undefined): string {
@@ -50,7 +81,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('## Results');
   L.push('');
   const ratioCols: Array<[SubjectName, SubjectName]> = [];
-  if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
+  if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws', 'tcp-relay'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
   if (has('websockify') && has('ws')) ratioCols.push(['websockify', 'ws']);
   L.push(`| figure | unit | ${subjects.map((s) => SUBJECT_LABEL[s]).join(' | ')} | ${ratioCols.map(([a, b]) => `${SUBJECT_LABEL[a]} ÷ ${SUBJECT_LABEL[b]}`).join(' | ')} |`);
   L.push(`|---|---|${subjects.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
@@ -62,7 +93,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
       return def.endpointForBaselines && (s === 'tcp' || s === 'ws') && c !== '—' ? `${c}\\*` : c;
     });
     const ratios = ratioCols.map(([a, b]) => {
-      if (def.proxiesOnly && b !== 'websockify') return '—';
+      if (def.proxiesOnly && (b === 'tcp' || b === 'ws')) return '—';
       return fmtRatio(medianRatio(v[a] ?? [], v[b] ?? []));
     });
     L.push(`| ${def.label} | ${def.unit} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
@@ -70,8 +101,8 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('');
   L.push('\\* For the baselines there is no proxy: the memory figure is the endpoint\'s (the target process holding'
     + ' the TCP sockets, or the `ws` server holding the WebSockets), the floor for anything that holds that leg.'
-    + ' A relay holds both legs. CPU per GiB is the proxy processes\' user+system time over the bytes relayed in the'
-    + ' phase (from /proc/PID/stat, reaped children included), so the baselines have none.');
+    + ' A relay holds both legs. CPU per GiB is the relay processes\' user+system time over the bytes relayed in the'
+    + ' phase (from /proc/PID/stat, reaped children included), so the baselines have none. A dash is a figure that does not apply or was not measured.');
   L.push('');
 
   if (r.idle.length > 0) {
@@ -126,6 +157,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('- **websockify**: `/usr/bin/websockify 127.0.0.1:PORT 127.0.0.1:TARGET` (Debian\'s Python websockify; it forks a process per session).');
   L.push('- **raw TCP**: the client connects straight to the target: the machine\'s limit for moving these bytes.');
   L.push('- **ws→ws**: a `ws` client talking to a `ws` server (inside the target process) that speaks the same protocol: the limit for any one-hop WebSocket relay using this client.');
+  L.push('- **TCP relay** (a reference, not a contender): a dozen lines of Node piping a TCP client to the target (bench/src/tcp-relay.ts), so what one relay hop costs on this machine before any WebSocket work. It skips the idle scenario.');
   L.push('');
   L.push('The target is a separate Node process. Like a VNC server it speaks first (a 12-byte greeting), then the client\'s first byte picks echo, push (64 KiB writes as fast as the connection takes them) or sink (one acknowledgement byte per MiB).'
     + ' The client is a separate Node process using `ws` with the `binary` subprotocol (and a zero masking key, so the client does not copy what it sends; the server unmasks either way).'
@@ -136,6 +168,16 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push(`- **session setup**: open (TCP connect and WebSocket upgrade), wait for the target's first byte, close with a close handshake and wait for the socket to close; one at a time, then ${r.parallel} at once; sessions started and finished in the measured window count (a subject that finishes fewer than 5 in the window gets up to one session timeout more, and its window is stretched to match). "Upgrade request → first target byte" is from the start of the connect to the first byte of the greeting.`);
   L.push(`- **idle sessions**: open ${r.idleCounts.map((n) => n.toLocaleString('en-US')).join(' and ')} sessions (each exchanges a few bytes), wait, read the proportional set size (Pss in /proc/PID/smaps_rollup) summed over the proxy's processes, then check that every held session still echoes. Memory per session is (PSS held − PSS of the fresh idle proxy) ÷ sessions held. A tier a subject cannot fill is reported as far as it got, and larger tiers are then skipped.`);
   L.push('');
+
+  const ceil = ceilings(r);
+  if (ceil.length > 0) {
+    L.push('## What one relay hop costs here');
+    L.push('');
+    L.push('Measured in the same run with the TCP relay (no WebSocket, no features): the part of each figure that no one-hop relay written in Node can avoid on this machine.');
+    L.push('');
+    for (const c of ceil) L.push(`- ${c}`);
+    L.push('');
+  }
 
   const notesFile = path.join(here, 'notes.md');
   if (fs.existsSync(notesFile)) {

@@ -7,14 +7,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Rpc } from './ipc.js';
 import { describeMachine, type Machine } from './machine.js';
-import { type ScenarioName, type SubjectName } from './metrics.js';
-import { cpuSeconds, descendants, fdCount, forkHelper, freePort, pssKiB, settleDescendants, startLogged, stop, waitForPort, type Owned } from './proc.js';
+import { runs, type ScenarioName, type SubjectName } from './metrics.js';
+import { cpuSeconds, descendants, fdCount, forkHelper, freePort, settleDescendants, stablePssKiB, startLogged, stop, waitForPort, type Owned } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
+/** tsx's loader as a file URL, for processes started outside the bench package's directory. */
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
 
 export interface BenchOptions {
   rounds: number;
@@ -110,16 +113,18 @@ async function startSubject(name: SubjectName, target: Target, o: BenchOptions):
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
   const dest = `127.0.0.1:${target.tcpPort}`;
-  const proxy = name === 'tsockify'
-    ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], path.join(o.workDir, 'tsockify.log'))
-    : startLogged(o.websockifyBin, [listen, dest], path.join(o.workDir, 'websockify.log'));
+  const log = path.join(o.workDir, `${name}.log`);
+  const proxy = name === 'tsockify' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log)
+    : name === 'websockify' ? startLogged(o.websockifyBin, [listen, dest], log)
+    : startLogged(process.execPath, ['--import', tsxLoader, path.join(here, 'tcp-relay.ts'), String(port), String(target.tcpPort)], log);
   try {
     await waitForPort(port, proxy, 15_000);
   } catch (err) {
     await stop(proxy);
     throw err;
   }
-  return { name, url: `ws://127.0.0.1:${port}/websockify`, measuredPid: proxy.pid, proxy };
+  const url = name === 'tcp-relay' ? `tcp://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/websockify`;
+  return { name, url, measuredPid: proxy.pid, proxy };
 }
 
 async function stopSubject(s: Subject): Promise<void> {
@@ -165,6 +170,7 @@ export async function runBenchmark(o: BenchOptions): Promise<Results> {
       target = await Target.start(o);
       for (const scenario of o.scenarios) {
         for (const name of o.subjects) {
+          if (!runs(name, scenario)) continue;
           const label = `round ${round + 1}/${o.rounds} ${scenario} ${name}`;
           try {
             if (scenario === 'idle') {
@@ -257,14 +263,13 @@ async function runIdle(o: BenchOptions, r: Results, crpc: Rpc, target: Target, n
     }
     const s = await startSubject(name, target, o);
     try {
-      await sleep(300);
-      const before = pssKiB(s.measuredPid);
+      const before = await stablePssKiB(s.measuredPid, 3000);
       const open = await crpc.call<{ held: number; failed: number; seconds: number; firstError?: string }>('idleOpen', {
         url: s.url, count: asked, concurrency: o.idleConcurrency, timeLimitMs: o.idleTimeLimitMs, sessionTimeoutMs: o.sessionTimeoutMs,
       }, o.idleTimeLimitMs + o.sessionTimeoutMs + 15_000);
       // Let the last handshakes' garbage and websockify's forks settle before reading PSS.
-      await sleep(Math.min(2000, 300 + asked / 10));
-      const heldPss = pssKiB(s.measuredPid);
+      await sleep(300);
+      const heldPss = await stablePssKiB(s.measuredPid, 3000);
       const fds = fdCount(s.measuredPid);
       const check = await crpc.call<{ echoing: number; held: number }>('idleCheck', { timeLimitMs: Math.max(2000, o.sessionTimeoutMs) }, o.sessionTimeoutMs + 30_000);
       await crpc.call('idleClose', { timeLimitMs: 2000 }, 15_000);

@@ -12,8 +12,9 @@ import { fmt, median, medianRatio } from './stats.js';
 const COLORS: Record<SubjectName, string> = {
   tsockify: '#2563eb',
   websockify: '#ea580c',
-  tcp: '#9ca3af',
+  tcp: '#cbd5e1',
   ws: '#111827',
+  'tcp-relay': '#94a3b8',
 };
 
 interface Bar { subject: SubjectName; value: number; text: string }
@@ -83,7 +84,7 @@ function speedRows(r: Results): Row[] {
   for (const d of defs) {
     if (!r.values[d.m]) continue;
     const bars: Bar[] = [];
-    for (const subj of ['tsockify', 'websockify', 'tcp'] as const) {
+    for (const subj of ['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const) {
       if (!r.subjects.includes(subj)) continue;
       const v = rel(d.m, subj, d.lower);
       bars.push({ subject: subj, value: v, text: `${SUBJECT_LABEL[subj]} ${fmt(v)}×` });
@@ -136,8 +137,14 @@ export function renderSvg(r: Results): string {
     y += p.height;
   }
   const legendY = y + 8;
-  const legend = (['tsockify', 'websockify', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) =>
-    `<rect x="${16 + i * 170}" y="${legendY}" width="12" height="12" fill="${COLORS[s]}"/><text x="${34 + i * 170}" y="${legendY + 11}" class="label">${esc(s === 'tcp' ? 'raw TCP (machine limit)' : SUBJECT_LABEL[s])}</text>`).join('');
+  const legendText: Partial<Record<SubjectName, string>> = {
+    tcp: 'raw TCP, no relay (machine limit)',
+    'tcp-relay': 'TCP relay in Node (one hop, no WebSocket)',
+  };
+  const legend = (['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) => {
+    const x = 16 + [0, 110, 230, 530][i]!;
+    return `<rect x="${x}" y="${legendY}" width="12" height="12" fill="${COLORS[s]}"/><text x="${x + 18}" y="${legendY + 11}" class="label">${esc(legendText[s] ?? SUBJECT_LABEL[s])}</text>`;
+  }).join('');
   const height = legendY + 28;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">
 <style>

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchMain } from '../../bench/src/main.js';
-import { metricDefs, SUBJECTS } from '../../bench/src/metrics.js';
+import { metricDefs, runs, SUBJECTS } from '../../bench/src/metrics.js';
 
 // The benchmark is a tool, not a test: this only checks that a tiny run starts, measures
 // every scenario for every subject and writes its table and chart. No timing assertions.
@@ -24,7 +24,7 @@ describe('bench', () => {
         expect(results.notes, lines.join('\n')).to.deep.equal([]);
         for (const def of metricDefs(results.idleCounts)) {
           for (const subject of SUBJECTS) {
-            if (def.proxiesOnly && (subject === 'tcp' || subject === 'ws')) continue;
+            if (!runs(subject, def.scenario) || (def.proxiesOnly && (subject === 'tcp' || subject === 'ws'))) continue;
             const v = results.values[def.id]?.[subject]?.[0];
             expect(v, `${def.id} for ${subject}\n${lines.join('\n')}`).to.be.a('number');
             expect(Number.isFinite(v) && v! > 0, `${def.id} for ${subject} = ${v}`).to.equal(true);

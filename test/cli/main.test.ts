@@ -123,9 +123,14 @@ describe('tsockify command', () => {
       await t.proc.stop();
     });
 
-    it('prints the traffic legend once at startup with --traffic', async () => {
+    it('prints the traffic legend for each session with --traffic, as websockify does', async () => {
       const t = await startListening(['--traffic', `127.0.0.1:${target.port}`]);
-      // stdout and stderr are separate pipes: the legend may arrive after the startup line.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(t.proc.stdout()).to.not.include('Traffic Legend');
+      const ws = await openWs(`ws://127.0.0.1:${t.port}/`);
+      expect(await echoRoundTrip(ws, 'hi')).to.equal('hi');
+      await closeWs(ws);
+      // stdout and stderr are separate pipes: the legend may arrive after the log lines.
       await until(() => t.proc.stdout().includes('<. - Client send partial'), () => 'the legend on stdout');
       expect(t.proc.stdout()).to.match(/^\nTraffic Legend:\n {4}} {2}- Client receive\n/);
       await t.proc.stop();

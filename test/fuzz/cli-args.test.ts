@@ -46,10 +46,10 @@ const valueFor = (f: FlagSpec): fc.Arbitrary<string> => {
     default: return fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('-x', '--', '=', '', 'a:b:c', '"q:u"'));
   }
 };
-const flagArg: fc.Arbitrary<string[]> = fc.constantFrom(...nonStop).chain((f) => {
-  const spell = fc.constantFrom(`--${f.name}`, `--${uniquePrefix(f.name)}`);
+const flagArg: fc.Arbitrary<string[]> = fc.constantFrom(...nonStop).chain((f): fc.Arbitrary<string[]> => {
+  const spell: fc.Arbitrary<string> = fc.constantFrom(`--${f.name}`, `--${uniquePrefix(f.name)}`);
   if (f.type === 'boolean') {
-    return fc.oneof(spell.map((s) => [s]), fc.constant(f.short ? [`-${f.short[0]}`] : [`--${f.name}`]), spell.map((s) => [`${s}=x`]));
+    return fc.oneof(spell.map((s) => [s]), fc.constant<string[]>(f.short ? [`-${f.short[0]}`] : [`--${f.name}`]), spell.map((s) => [`${s}=x`]));
   }
   return fc.oneof(
     fc.tuple(spell, valueFor(f)).map(([s, v]) => [`${s}=${v}`]),

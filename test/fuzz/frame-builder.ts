@@ -76,7 +76,7 @@ export interface ServerFrame {
 
 /** Incremental decoder for server → client frames (unmasked). */
 export class FrameReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
 
   push(chunk: Buffer): ServerFrame[] {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);

@@ -15,7 +15,7 @@ import { freePort, startTcpTarget, type TcpTargetServer } from '../helpers/net.j
 import { makeCerts, type CertSet } from '../helpers/certs.js';
 import { startTsockify } from '../helpers/proc.js';
 import { rawSession } from '../fuzz/frame-builder.js';
-import { startCli, type Cli } from '../soak/cli.js';
+import { startCli } from '../soak/cli.js';
 
 const secret = (label: string): string => `${label}${randomBytes(6).toString('hex')}`;
 

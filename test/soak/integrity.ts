@@ -35,6 +35,12 @@ export interface IntegrityResult {
   rssBaselineKiB: number;
   rssMaxKiB: number;
   rssGrowthKiB: number;
+  /**
+   * The most bytes the fast writer was ever ahead of the slow reader (written to the kernel but
+   * not yet read). Without backpressure the writer finishes at once and this nears `bytes`;
+   * with it, it is bounded by the proxy's high-water mark plus the kernel socket buffers.
+   */
+  maxLeadBytes: number;
 }
 
 const CHUNK = 64 * 1024;
@@ -80,7 +86,9 @@ export async function runIntegrity(opts: IntegrityOptions, cliArgs: string[] = [
   const toClient = new RandomSource(bytes);
   let resolveTarget!: () => void;
   const targetDone = new Promise<void>((r) => { resolveTarget = r; });
+  let targetSocket: net.Socket | undefined;
   let connections = 0;
+  const sockets = new Set<net.Socket>();
   const targetServer = net.createServer({ allowHalfOpen: true }, (s) => {
     s.setNoDelay(true);
     s.on('error', () => {});
@@ -90,6 +98,10 @@ export async function runIntegrity(opts: IntegrityOptions, cliArgs: string[] = [
       return;
     }
     const throttle = slow === 'target' ? new Throttle(slowRate, () => s.pause(), () => s.resume()) : undefined;
+    sockets.add(s);
+    targetSocket = s;
+    s.on('close', () => sockets.delete(s));
+    s.on('end', () => s.end());
     s.on('data', (d: Buffer) => {
       received.target.update(d);
       counts.target += d.length;
@@ -113,16 +125,24 @@ export async function runIntegrity(opts: IntegrityOptions, cliArgs: string[] = [
     cli = await startCli(cliArgs, [`127.0.0.1:${targetPort}`]);
     const pid = cli.pid;
     // Warm the proxy up (first session, JIT) before taking the baseline.
-    console.error("cli up", cli.port); await warmUp(cli.port); console.error("warm");
+    await warmUp(cli.port);
     await new Promise((r) => setTimeout(r, 200));
     const rssBaselineKiB = rssKiB(pid);
     let rssMaxKiB = rssBaselineKiB;
+    let maxLeadBytes = 0;
+    let wsRef: WebSocket | undefined;
     sampler = setInterval(() => {
       try { rssMaxKiB = Math.max(rssMaxKiB, rssKiB(pid)); } catch { /* exited */ }
-    }, 50);
+      // Bytes on the wire (handed over minus still queued in this process) ahead of the slow reader.
+      const lead = slow === 'client'
+        ? (bytes - toClient.left) - (targetSocket?.writableLength ?? 0) - counts.client
+        : (bytes - toTarget.left) - (wsRef?.bufferedAmount ?? 0) - counts.target;
+      maxLeadBytes = Math.max(maxLeadBytes, lead);
+    }, 20);
 
     const started = Date.now();
     const ws = new WebSocket(`ws://127.0.0.1:${cli.port}/`, 'binary', { perMessageDeflate: false });
+    wsRef = ws;
     let resolveClient!: () => void;
     const clientDone = new Promise<void>((r) => { resolveClient = r; });
     const throttle = slow === 'client' ? new Throttle(slowRate, () => ws.pause(), () => ws.resume()) : undefined;
@@ -135,7 +155,7 @@ export async function runIntegrity(opts: IntegrityOptions, cliArgs: string[] = [
     let closedEarly: string | undefined;
     ws.on('close', (code, reason) => { if (counts.client < bytes || counts.target < bytes) closedEarly = `${code} ${reason.toString()}`; resolveClient(); resolveTarget(); });
     ws.on('error', () => {});
-    await once(ws, 'open'); console.error('open');
+    await once(ws, 'open');
     // Keep at most 4 MiB queued in the client; ws has no 'drain', so poll the buffered amount.
     await new Promise<void>((resolve) => {
       const send = (): void => {
@@ -167,10 +187,12 @@ export async function runIntegrity(opts: IntegrityOptions, cliArgs: string[] = [
       rssBaselineKiB,
       rssMaxKiB,
       rssGrowthKiB: rssMaxKiB - rssBaselineKiB,
+      maxLeadBytes,
     };
   } finally {
     if (sampler) clearInterval(sampler);
     await cli?.stop();
+    for (const s of sockets) s.destroy();
     await new Promise<void>((r) => targetServer.close(() => r()));
   }
 }
@@ -178,7 +200,7 @@ export async function runIntegrity(opts: IntegrityOptions, cliArgs: string[] = [
 async function warmUp(port: number): Promise<void> {
   for (let i = 0; i < WARM_UPS; i++) {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`, 'binary');
-    await once(ws, 'open'); console.error('open');
+    await once(ws, 'open');
     ws.send(Buffer.alloc(256 * 1024));
     ws.close(1000);
     await once(ws, 'close');

@@ -1,7 +1,7 @@
 import type { BigIntStats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger, RequestContext, Target, TokenPlugin } from '@tsockify/core';
+import type { Logger, RequestContext, TcpTarget, TokenPlugin } from '@tsockify/core';
 import { InvalidOptionError, PluginUnavailableError, silentLogger } from '@tsockify/core';
 import { FileCache } from './file-cache.js';
 import { parseRedisSource } from './redis-source.js';
@@ -127,7 +127,7 @@ export class SignedToken implements TokenPlugin {
     return this.store.load(false);
   }
 
-  async lookup(token: string, ctx?: RequestContext): Promise<Target> {
+  async lookup(token: string, ctx?: RequestContext): Promise<TcpTarget> {
     const log = ctx?.log ?? this.log;
     const ring = await this.store.load(false, log);
     let verified;

@@ -80,6 +80,7 @@ export function sealCookie(token: string, cfg: ResolvedCookieExchange): string {
 
 /** The token in a sealed cookie value, or undefined when the seal does not match (compared in constant time). */
 export function openCookie(value: string, cfg: ResolvedCookieExchange): string | undefined {
+  if (typeof value !== 'string') return undefined;
   const dot = value.indexOf('.');
   if (dot !== 43) return undefined;
   const token = value.slice(dot + 1);

@@ -10,12 +10,12 @@ import type { TsockifyOptions, ResolvedOptions } from './options.js';
 import type { Target } from './plugins.js';
 import { resolveOptions } from './options.js';
 import { formatTarget } from './plugins.js';
-import { LimitError, ListenError, MethodNotAllowedError, PluginUnavailableError, TokenInvalidError, TsockifyError, toHttpStatus } from './errors.js';
-import { authorise, buildContext, lookupToken, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
+import { LimitError, ListenError, MethodNotAllowedError, TsockifyError, toHttpStatus } from './errors.js';
+import { authorise, buildContext, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
 import { dialTarget } from './target.js';
-import { TargetPolicyError, dialChecked } from './allow-list.js';
-import { exchangeRequestToken, sealCookie, setCookieHeader } from './cookie.js';
-import { tokenHash } from './token-hash.js';
+import { dialChecked } from './allow-list.js';
+import { exchangeRequestToken } from './cookie.js';
+import { exchangeCookie, failureFields, tokenFields } from './exchange.js';
 import { DEFAULT_HIGH_WATER_MARK, Session, type SessionCloseInfo, type SessionInfo, type SessionTaps } from './relay.js';
 import { createWebHandler } from './web.js';
 import { openTaps } from './taps.js';
@@ -208,7 +208,12 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   /** Accept or refuse one WebSocket upgrade. Never throws; every failure becomes a status. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', onSocketError);
-    void this.upgrade(req, socket, head);
+    // Every expected failure is answered inside upgrade(); anything else must not become an
+    // unhandled rejection that ends the process (a bad cookie once did): drop the connection.
+    this.upgrade(req, socket, head).catch((err: unknown) => {
+      this.log.error({ err: String(err) }, 'upgrade failed unexpectedly');
+      socket.destroy();
+    });
   }
 
   /** Plain HTTP: static files with `--web`, otherwise 405 (the websockify contract). */
@@ -222,7 +227,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     if (exchange && method === 'GET' && (req.url ?? '/').split('?')[0] === exchange.path) {
       const found = exchangeRequestToken(req.url ?? '/');
       if (found) {
-        void this.exchangeCookie(req, res, found.token, found.location);
+        void exchangeCookie(req, res, found.token, found.location, this.options, this.log, (st, body) => this.sendPlain(res, st, body));
         return;
       }
     }
@@ -247,39 +252,6 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       return;
     }
     this.web(req, res);
-  }
-
-  /**
-   * Cookie exchange (cookie.ts): check the token with the plugin (a one-time token is consumed
-   * here), then 303 to the page without it, with the sealed cookie. Neither answer may be
-   * cached, and neither page may leak its URL in a Referer.
-   */
-  private async exchangeCookie(req: IncomingMessage, res: ServerResponse, token: string, location: string): Promise<void> {
-    const exchange = this.options.cookieExchange!;
-    const ctx = { ...buildContext(req, this.options, this.log), token, tokenSource: 'query' as const };
-    const where = { remoteAddress: ctx.remoteAddress, path: ctx.path, ...tokenFields(token, 'query') };
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Referrer-Policy', 'no-referrer');
-    try {
-      const target = await lookupToken(token, ctx, this.options);
-      const left = target.expiresAt === undefined ? exchange.maxAgeSec : Math.floor((target.expiresAt - Date.now()) / 1000);
-      const maxAge = Math.min(exchange.maxAgeSec, left);
-      if (maxAge < 1) throw new TokenInvalidError('token expired');
-      res.writeHead(303, {
-        Location: location,
-        'Set-Cookie': setCookieHeader(exchange, sealCookie(token, exchange), maxAge, ctx.secure),
-        'Content-Length': 0,
-      });
-      res.end();
-      this.log.info({ ...where, maxAgeSec: maxAge, ...(target.meta ? { meta: target.meta } : {}) }, 'token exchanged for a cookie');
-    } catch (err) {
-      const status = toHttpStatus(err);
-      if (status === 503) res.setHeader('Retry-After', '5');
-      const reason = publicReason(err);
-      this.sendPlain(res, status, reason);
-      const code = err instanceof TsockifyError ? err.code : 'TSOCK_ERR_INTERNAL';
-      this.log[status >= 500 ? 'warn' : 'info']({ ...where, status, reason, code, ...failureFields(err, status) }, 'cookie exchange refused');
-    }
   }
 
   /** Stop accepting new connections; live sessions go on. */
@@ -324,6 +296,13 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     server.on('request', (req, res) => {
       this.requestArrived(req.socket);
       this.handleRequest(req, res);
+    });
+    // CONNECT is not for us; without a listener node would drop the socket without a word.
+    server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      this.requestArrived(socket);
+      socket.on('error', onSocketError);
+      this.log.debug({ method: req.method }, 'CONNECT refused');
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.log.debug({ err: err.message, code: err.code }, 'malformed HTTP request');
@@ -376,6 +355,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     let established = false;
     let target: Target | undefined;
     let taps: SessionTaps | undefined;
+    let sessionId: number | undefined;
     let targetSocket: net.Socket | undefined;
     try {
       this.checkLimits(client);
@@ -390,7 +370,9 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
         ? await dialChecked(target, await policy.check(target, this.options.connectTimeoutMs, abort.signal), dial)
         : await dialTarget(target, dial);
       if (this.options.record !== undefined || this.options.traffic !== undefined) {
-        taps = await openTaps(this.options, this.sessionCounter + 1, log);
+        // Number the session now: concurrent upgrades must not share a record file.
+        sessionId = ++this.sessionCounter;
+        taps = await openTaps(this.options, sessionId, log);
       }
     } catch (err) {
       targetSocket?.destroy();
@@ -423,7 +405,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     socket.once('close', onEarlyClose);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       socket.removeListener('close', onEarlyClose);
-      this.startSession(ws, socket, dialled, target!, ctx.path, taps, ctx.remoteAddress, ctx.remotePort);
+      this.startSession(ws, socket, dialled, target!, ctx.path, taps, ctx.remoteAddress, ctx.remotePort, sessionId);
     });
   }
 
@@ -478,9 +460,9 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
 
   private startSession(
     ws: WebSocket, socket: Duplex, targetSocket: net.Socket, target: Target, path: string,
-    taps: SessionTaps | undefined, remoteAddress: string, remotePort: number,
+    taps: SessionTaps | undefined, remoteAddress: string, remotePort: number, sessionId: number | undefined,
   ): void {
-    const id = ++this.sessionCounter;
+    const id = sessionId ?? ++this.sessionCounter;
     const info: SessionInfo = {
       id,
       remoteAddress,
@@ -525,21 +507,6 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
-}
-
-/** Log fields naming a token without giving it away: a short hash and where it came from. */
-function tokenFields(token: string | undefined, source: string | undefined): Record<string, string> {
-  return token === undefined ? {} : { tokenHash: tokenHash(token), ...(source ? { tokenSource: source } : {}) };
-}
-
-/** Log fields that say why, beyond the short public reason. */
-function failureFields(err: unknown, status: number): Record<string, string> {
-  if (err instanceof TargetPolicyError) return { detail: err.detail };
-  if (err instanceof PluginUnavailableError) {
-    const cause = err.cause instanceof Error ? err.cause.message : err.cause !== undefined ? String(err.cause) : undefined;
-    return { err: err.message, ...(cause !== undefined ? { cause } : {}) };
-  }
-  return status === 500 ? { err: String(err) } : {};
 }
 
 /** Errors on client sockets are reported through the session or request that owns them. */

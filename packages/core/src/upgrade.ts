@@ -72,14 +72,19 @@ export function sanitiseSslHeaders(req: IncomingMessage): PeerCertificate | unde
   return undefined;
 }
 
+/**
+ * Cookies by name. The object has no prototype: a cookie named `__proto__`, `constructor` or
+ * `toString` is an ordinary entry, and a name that was not sent is `undefined`, never an
+ * inherited function (a `--cookie-name constructor` once crashed the process).
+ */
 export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
-    if (!name || name in out) continue;
+    if (!name || Object.hasOwn(out, name)) continue;
     let value = part.slice(eq + 1).trim();
     if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
     try {
@@ -124,8 +129,8 @@ export function buildContext(req: IncomingMessage, options: ResolvedOptions, log
     tokenSource = 'query';
     const exchange = options.cookieExchange;
     if (token === undefined && exchange) {
-      const sealed = cookies[exchange.cookieName];
-      if (sealed) {
+      const sealed = Object.hasOwn(cookies, exchange.cookieName) ? cookies[exchange.cookieName] : undefined;
+      if (typeof sealed === 'string' && sealed !== '') {
         token = openCookie(sealed, exchange);
         tokenSource = 'cookie';
         if (token === undefined) log.debug({ cookie: exchange.cookieName }, 'exchange cookie ignored: its seal does not match (another server key, or forged)');

@@ -8,7 +8,7 @@ const cr = new Rpc(c.child, 'client'); await cr.ready();
 let p: any; let url = 'ws://127.0.0.1:17014/websockify';
 if (which === 'tsockify' || which === 'tsockify-tuned') p = startLogged(process.execPath, ['/work/main/packages/cli/bin/tsockify.js', '127.0.0.1:17014', `127.0.0.1:${ready.tcpPort}`], '/tmp/dbg_p.log', which === 'tsockify-tuned' ? { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432' } : process.env);
 else if (which === 'websockify') p = startLogged('/usr/bin/websockify', ['127.0.0.1:17014', `127.0.0.1:${ready.tcpPort}`], '/tmp/dbg_p.log');
-else if (which.startsWith('script:')) { p = startLogged(process.execPath, [which.slice(7), '17014', String(ready.tcpPort)], '/tmp/dbg_p.log'); url = 'tcp://127.0.0.1:17014'; }
+else if (which.startsWith('script:') || which.startsWith('wscript:')) { p = startLogged(process.execPath, [which.slice(which.indexOf(':') + 1), '17014', String(ready.tcpPort)], '/tmp/dbg_p.log'); if (which.startsWith('script:')) url = 'tcp://127.0.0.1:17014'; }
 else if (which === 'tcp') url = `tcp://127.0.0.1:${ready.tcpPort}`; else url = `ws://127.0.0.1:${ready.wsPort}/`;
 if (p) await waitForPort(17014, p);
 const pid = p?.pid ?? t.pid; const c0 = cpuSeconds(pid);

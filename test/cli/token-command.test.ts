@@ -143,6 +143,9 @@ describe('tsockify token', () => {
     it('reads the token from stdin with -, and exits 2 on usage errors', async () => {
       const token = await sign();
       expect((await run(['verify', '--keys', 'hs.keys', '-'], dir, `${token}\n`)).code).to.equal(0);
+      // Regression: yargs turned a lone "-" positional into "" (yargs/yargs#1312), so the
+      // command verified an empty token instead of reading stdin.
+      expect((await run(['verify', '-', '--keys', 'hs.keys'], dir, `${token}\n`)).out).to.match(/\nvalid: /);
       expect((await run(['verify', '--keys', 'hs.keys'], dir)).code).to.equal(2);
       expect((await run(['verify', '--keys', 'hs.keys', '--require', 'host', token], dir)).code).to.equal(2);
       expect((await run(['verify', '--bogus', token], dir)).code).to.equal(2);
@@ -160,6 +163,50 @@ describe('tsockify token', () => {
       const bad = await run(['mint'], dir);
       expect(bad.code).to.equal(2);
       expect(bad.err).to.match(/unknown token command "mint"/);
+    });
+
+    it('lists the three commands, and shows a command\'s own options with `COMMAND --help`', async () => {
+      const r = await run(['--help'], dir);
+      expect(r.code).to.equal(0);
+      expect(r.err).to.equal('');
+      expect(r.out).to.match(/^ {2}tsockify token sign +mint a token/m)
+        .and.match(/^ {2}tsockify token verify <token> +check a token/m)
+        .and.match(/^ {2}tsockify token keygen +print a new key line/m);
+      const sign = await run(['sign', '-h'], dir);
+      expect(sign.code).to.equal(0);
+      expect(sign.out).to.include('--print').and.include('"all", "token", "viewer", "novnc"').and.match(/--keys .*\[required\]/);
+    });
+  });
+
+  describe('usage errors', () => {
+    const usageError = async (args: string[], message: RegExp): Promise<void> => {
+      const r = await run(args, dir);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.out, args.join(' ')).to.equal('');
+      expect(r.err, args.join(' ')).to.match(/^tsockify token: .* \(see 'tsockify token --help'\)\n$/).and.match(message);
+    };
+
+    it('refuses an unknown option with exit 2', async () => {
+      await usageError(['keygen', '--bogus'], /Unknown argument: bogus/);
+      await usageError(['keygen', '--no-kid'], /Unknown arguments: no-kid/);
+    });
+
+    it('refuses a --print outside all|token|viewer|novnc with exit 2', async () => {
+      await usageError(['sign', '--keys', 'hs.keys', '--host', 'h', '--port', '1', '--print', 'json'], /invalid --print "json": expected all, token, viewer or novnc/);
+    });
+
+    it('refuses --ttl together with --exp with exit 2', async () => {
+      await usageError(['sign', '--keys', 'hs.keys', '--host', 'h', '--port', '1', '--ttl', '60', '--exp', '4102444800'], /ttl and exp are mutually exclusive/);
+    });
+
+    it('names each missing required option, a value-less option and a bad number', async () => {
+      await usageError(['sign', '--port', '1'], /--keys KEYS is required.*--host HOST is required/);
+      await usageError(['sign', '--keys', 'hs.keys', '--host', 'h', '--port', '1', '--kid'], /Not enough arguments following: kid/);
+      await usageError(['verify', '--keys', 'hs.keys', '--now', '1.5', 'v1.x.y.z'], /invalid --now "1\.5": expected a whole number from 0 to/);
+    });
+
+    it('calls a surplus word after verify TOKEN an unknown argument, not an unknown command', async () => {
+      await usageError(['verify', '--keys', 'hs.keys', 'v1.x.y.z', 'extra'], /Unknown argument: extra/);
     });
   });
 

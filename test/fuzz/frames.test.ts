@@ -241,6 +241,12 @@ describe('fuzz: WebSocket frames against a running tsockify', function () {
         { numRuns: 100 },
       );
     });
+    it('answers a request with 1,500 header lines (past maxHeadersCount 100) with a status', async () => {
+      // Node keeps the first 100 headers and drops the rest: the Upgrade headers at the end are lost.
+      const many = Array.from({ length: 1500 }, (_, i) => `X-${i}: v`).join('\r\n');
+      const { data } = await rawExchange(server.port, `GET / HTTP/1.1\r\nHost: x\r\n${many}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      expect(statusOf(data)).to.be.within(400, 499);
+    });
     it('answers 431 to request headers larger than 16 KiB', async () => {
       const { data } = await rawExchange(server.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
       expect(statusOf(data)).to.equal(431);

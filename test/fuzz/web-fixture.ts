@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** A file name that would run script if a directory listing pasted it into HTML unescaped. */
+export const LISTING_TRAP = '"><img src=x onerror=alert(1)>.txt';
+
 export interface WebFixture {
   base: string;
   root: string;
@@ -34,6 +37,9 @@ export function makeWebFixture(): WebFixture {
     ['/evil.com/index.html', 'a folder named like a host'],
   ]);
   for (const [p, body] of inside) fs.writeFileSync(path.join(root, p), body);
+  // A folder to list, holding a file whose name is markup.
+  fs.mkdirSync(path.join(root, 'listing'));
+  fs.writeFileSync(path.join(root, 'listing', LISTING_TRAP), 'x');
   fs.symlinkSync('../outside-secret.txt', path.join(root, 'link-out'));
   fs.symlinkSync('..', path.join(root, 'dirlink-out'));
   fs.symlinkSync(path.join(base, 'root-sibling'), path.join(root, 'sibling-link'));

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { startTcpTarget, type TcpTargetServer } from '../helpers/net.js';
 import { rawExchange } from '../fuzz/frame-builder.js';
-import { makeWebFixture, parseAnswer, type WebAnswer, type WebFixture } from '../fuzz/web-fixture.js';
+import { LISTING_TRAP, makeWebFixture, parseAnswer, type WebAnswer, type WebFixture } from '../fuzz/web-fixture.js';
 import { startCli, type Cli } from '../soak/cli.js';
 
 describe('security: --web path traversal and open redirects', function () {
@@ -104,6 +104,17 @@ describe('security: --web path traversal and open redirects', function () {
     const a = await get('/sub/file.txt');
     expect(a.status).to.equal(200);
     expect(a.body.toString()).to.equal(fx.inside.get('/sub/file.txt'));
+  });
+
+  it('lists a folder with no script allowed and every file name escaped', async () => {
+    const a = await get('/listing/');
+    expect(a.status).to.equal(200);
+    expect(a.headers['content-security-policy']).to.equal("default-src 'none'");
+    expect(a.headers['x-content-type-options']).to.equal('nosniff');
+    const body = a.body.toString('utf8');
+    expect(body).to.not.include('<img');
+    expect(body).to.include('&#62;&#60;img');
+    expect(body).to.include(encodeURIComponent(LISTING_TRAP));
   });
 
   it('answers POST, PUT and DELETE on web paths with 405', async () => {

@@ -3,65 +3,128 @@
  * tokens (the `SignedToken` plugin; format in docs/tokens.md). A thin adapter over
  * `signToken` / `verifyToken` / `generateKey` from @tsockify/auth-plugins.
  *
+ * Parsed with yargs, the project's CLI library. The main `tsockify` parser stays hand-written
+ * (args.ts) because it must follow Python optparse, unique-prefix abbreviations included.
+ *
  * Exit codes: 0 done (verify: the token is valid), 1 verify: the token is refused,
  * 2 usage or key problem (bad flag, unreadable keys, no key to sign with).
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+// yargs 18 ships no typings for its main entry; @types/yargs (17.x, the newest published)
+// describes the same factory and builder API, which 18 kept.
+import yargs, { type ArgumentsCamelCase, type Argv, type InferredOptionTypes, type Options } from 'yargs';
+import { UsageError } from './errors.js';
 import type { MainIo } from './main.js';
-
-const HELP = `Usage:
-    tsockify token sign   --keys KEYS [--kid KID] --host HOST --port PORT [--sub USER]
-                          [--iid INSTANCE] [--jti ID] [--ttl SECONDS | --exp UNIX_TIME]
-                          [--url BASE_URL] [--print all|token|viewer|novnc]
-    tsockify token verify --keys KEYS [--max-lifetime SECONDS] [--clock-skew SECONDS]
-                          [--require sub,iid] [--now UNIX_TIME] TOKEN|-
-    tsockify token keygen [--alg hs256|ed25519] [--kid KID] [--out FILE]
-
-Tokens are tsockify's signed tokens, v1.KID.CLAIMS.SIGNATURE (docs/tokens.md), checked by
---token-plugin SignedToken --token-source KEYS[:MAX_LIFETIME[:once]].
-
-KEYS is a keys file, or a directory of keys files, with lines "kid: hs256:SECRET",
-"kid: ed25519:PUBLIC" (verify only) or "kid: ed25519-private:SEED" (sign).
-
-sign     mint a token and print it with ready URLs for the built-in viewer (--viewer) and
-         noVNC (--web): BASE_URL/?token=... and BASE_URL/vnc.html?path=websockify%3Ftoken%3D...
-         --ttl defaults to 300 seconds; --url to http://localhost:6080/.
-verify   check a token (- reads it from stdin) and say why it fails: expired and since
-         when, bad signature, unknown key id, malformed, which claim is missing.
-keygen   print a new key line: hs256 (default) for the portal and tsockify alike; ed25519
-         prints a signing line for the portal and a verifying line for tsockify, which then
-         cannot mint. --out FILE writes the signing line to FILE (mode 0600) and, for
-         ed25519, the verifying line to FILE.pub.
-
-Exit codes: 0 done (verify: valid), 1 verify: the token is refused, 2 usage or key error.
-`;
 
 type Io = Pick<MainIo, 'stdout' | 'stderr' | 'cwd'> & { stdin?: NodeJS.ReadableStream };
 
-class TokenUsageError extends Error {}
+const COMMANDS = ['sign', 'verify', 'keygen'] as const;
+const PRINT = ['all', 'token', 'viewer', 'novnc'] as const;
+const ALGS = ['hs256', 'ed25519'] as const;
+const CLAIMS = ['sub', 'iid'] as const;
+const DEFAULT_TTL_SEC = 300;
+const DEFAULT_URL = 'http://localhost:6080/';
+
+// yargs wraps help text to the terminal, so each paragraph is one line here.
+const ABOUT_TOKENS = "Tokens are tsockify's signed tokens, v1.KID.CLAIMS.SIGNATURE (docs/tokens.md), checked by "
+  + '--token-plugin SignedToken --token-source KEYS[:MAX_LIFETIME[:once]].';
+const ABOUT_KEYS = 'KEYS is a keys file, or a directory of keys files, with lines "kid: hs256:SECRET", '
+  + '"kid: ed25519:PUBLIC" (verify only) or "kid: ed25519-private:SEED" (sign).';
+const ABOUT_EXIT = 'Exit codes: 0 done (verify: valid), 1 verify: the token is refused, 2 usage or key error.';
+const paragraphs = (...texts: string[]): string => texts.join('\n\n');
+const either = (values: readonly string[]): string => `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+
+/** `--NAME TEXT` as a whole number in [min, max], refused with a message naming the value. */
+function wholeNumber(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+      throw new UsageError(`invalid --${name} "${text}": expected a whole number from ${min} to ${max}`);
+    }
+    return Number(text);
+  };
+}
+
+/**
+ * `--NAME TEXT` as one of `values`. yargs' own `choices` check would word the refusal its way
+ * ("Invalid values: Argument: ..."); a coerce runs first and keeps ours.
+ */
+function oneOf<T extends string>(name: string, values: readonly T[], normalize: (text: string) => string = (t) => t) {
+  return (text: string): T => {
+    const value = normalize(text);
+    if (!(values as readonly string[]).includes(value)) throw new UsageError(`invalid --${name} "${text}": expected ${either(values)}`);
+    return value as T;
+  };
+}
+
+function baseUrl(text: string): URL {
+  try {
+    return new URL(text.endsWith('/') ? text : `${text}/`);
+  } catch {
+    throw new UsageError(`invalid --url "${text}": expected e.g. https://desktop.example.org/`);
+  }
+}
+
+function claimList(text: string): Array<(typeof CLAIMS)[number]> {
+  const claims = text.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const c of claims) if (!(CLAIMS as readonly string[]).includes(c)) throw new UsageError(`invalid --require "${c}": expected sub and/or iid`);
+  return claims as Array<(typeof CLAIMS)[number]>;
+}
+
+const keysOption = {
+  type: 'string', requiresArg: true, describe: 'keys file or directory (see KEYS below)',
+  demandOption: '--keys KEYS is required (a keys file or directory)',
+} as const satisfies Options;
+
+const signOptions = {
+  keys: keysOption,
+  kid: { type: 'string', requiresArg: true, describe: 'key to sign with; needed when KEYS holds several signing keys' },
+  host: { type: 'string', requiresArg: true, describe: 'the VNC server the token opens', demandOption: '--host HOST is required (the VNC server the token opens)' },
+  port: { type: 'string', requiresArg: true, describe: 'its port, 1-65535', demandOption: '--port PORT is required', coerce: wholeNumber('port', 1, 65535) },
+  sub: { type: 'string', requiresArg: true, describe: 'the user (sub claim)' },
+  iid: { type: 'string', requiresArg: true, describe: 'the instance id (iid claim)' },
+  jti: { type: 'string', requiresArg: true, describe: 'the token id (jti claim)' },
+  ttl: { type: 'string', requiresArg: true, describe: 'seconds until the token expires', defaultDescription: String(DEFAULT_TTL_SEC), coerce: wholeNumber('ttl', 1) },
+  exp: { type: 'string', requiresArg: true, describe: 'expiry as a Unix time, instead of --ttl', coerce: wholeNumber('exp', 1) },
+  url: { type: 'string', requiresArg: true, describe: 'base URL of the page that serves the viewers', defaultDescription: DEFAULT_URL, coerce: baseUrl },
+  print: { type: 'string', requiresArg: true, describe: 'what to print', choices: PRINT, defaultDescription: 'all', coerce: oneOf('print', PRINT) },
+} as const satisfies Record<string, Options>;
+
+const verifyOptions = {
+  keys: keysOption,
+  'max-lifetime': { type: 'string', requiresArg: true, describe: 'longest exp - iat accepted, in seconds (as --token-source KEYS:MAX_LIFETIME)', coerce: wholeNumber('max-lifetime', 1) },
+  'clock-skew': { type: 'string', requiresArg: true, describe: 'how far iat may be ahead of this clock, in seconds', coerce: wholeNumber('clock-skew', 0) },
+  require: { type: 'string', requiresArg: true, describe: 'claims that must be present: sub, iid or sub,iid', coerce: claimList },
+  now: { type: 'string', requiresArg: true, describe: 'check as of this Unix time instead of the clock', coerce: wholeNumber('now', 0) },
+} as const satisfies Record<string, Options>;
+
+const keygenOptions = {
+  alg: { type: 'string', requiresArg: true, describe: 'key type', choices: ALGS, defaultDescription: 'hs256', coerce: oneOf('alg', ALGS, (t) => t.toLowerCase()) },
+  kid: { type: 'string', requiresArg: true, describe: 'key id', defaultDescription: 'k + today as YYYYMMDD' },
+  out: { type: 'string', requiresArg: true, describe: 'write the key to FILE instead of printing it' },
+} as const satisfies Record<string, Options>;
+
+type SignArgs = ArgumentsCamelCase<InferredOptionTypes<typeof signOptions>>;
+type VerifyArgs = ArgumentsCamelCase<InferredOptionTypes<typeof verifyOptions> & { token: string }>;
+type KeygenArgs = ArgumentsCamelCase<InferredOptionTypes<typeof keygenOptions>>;
 
 export async function runTokenCommand(argv: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
+  // Handlers report their exit code here: yargs' handler return value is ignored.
+  let code = 0;
+  const cli = tokenParser(io, {
+    sign: async (args) => { code = await sign(args, io); },
+    verify: async (args) => { code = await verify(args, io); },
+    keygen: async (args) => { code = await keygen(args, io); },
+  });
   try {
-    if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-      io.stdout.write(HELP);
-      return sub === undefined ? 2 : 0;
-    }
-    if (rest.includes('--help') || rest.includes('-h')) {
-      io.stdout.write(HELP);
-      return 0;
-    }
-    switch (sub) {
-      case 'sign': return await sign(rest, io);
-      case 'verify': return await verify(rest, io);
-      case 'keygen': return await keygen(rest, io);
-      default: throw new TokenUsageError(`unknown token command "${sub}": expected sign, verify or keygen`);
-    }
+    let output = '';
+    // With a parse callback yargs hands back --help text instead of writing to process.stdout.
+    await cli.parseAsync(argv, {}, (_err, _args, text) => { output = text; });
+    if (output) io.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
+    return code;
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (err instanceof TokenUsageError || e.code === 'TSOCK_ERR_INVALID_OPTION' || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e.code === 'TSOCK_CLI_USAGE' || e.code === 'TSOCK_ERR_INVALID_OPTION') {
       io.stderr.write(`tsockify token: ${e.message} (see 'tsockify token --help')\n`);
       return 2;
     }
@@ -69,67 +132,105 @@ export async function runTokenCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = false) {
-  return parseArgs({ args, options, strict: true, allowPositionals: positionals });
+interface Handlers {
+  sign: (args: SignArgs) => Promise<void>;
+  verify: (args: VerifyArgs) => Promise<void>;
+  keygen: (args: KeygenArgs) => Promise<void>;
 }
 
-function int(name: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new TokenUsageError(`invalid --${name} "${text}": expected a whole number from ${min} to ${max}`);
-  return Number(text);
+function tokenParser(io: Io, handlers: Handlers): Argv {
+  const columns = (io.stdout as { columns?: number }).columns;
+  return yargs()
+    .scriptName('tsockify token')
+    .usage('Usage: $0 <command> [options]')
+    .command('sign', 'mint a token and print it with ready URLs for the built-in viewer (--viewer) and noVNC (--web)',
+      (y: Argv) => y.options(signOptions).conflicts('ttl', 'exp').epilogue(paragraphs(
+        'The URLs are BASE_URL/?token=... (built-in viewer) and BASE_URL/vnc.html?autoconnect=1&path=websockify%3Ftoken%3D... '
+          + '(noVNC). Explain a token with "tsockify token verify".',
+        ABOUT_KEYS, ABOUT_EXIT)),
+      handlers.sign)
+    .command('verify <token>', 'check a token (- reads it from stdin) and say why it fails',
+      (y: Argv) => y.positional('token', { type: 'string', demandOption: true, describe: 'the token, or - to read it from stdin' })
+        // yargs re-parses positionals as `--token VALUE`, where a lone "-" looks like a flag and
+        // the value becomes "" (yargs/yargs#1312, yargs/yargs-parser#381); nargs makes it taken.
+        .nargs('token', 1)
+        .options(verifyOptions)
+        .epilogue(paragraphs(
+          'A refused token is explained: expired and since when, bad signature, unknown key id, malformed, '
+            + 'which claim is missing. Mint one with "tsockify token sign".',
+          ABOUT_KEYS, ABOUT_EXIT)),
+      handlers.verify)
+    .command('keygen', 'print a new key line',
+      (y: Argv) => y.options(keygenOptions).epilogue(paragraphs(
+        'hs256 (default) serves the portal and tsockify alike. ed25519 prints a signing line for the portal and a '
+          + 'verifying line for tsockify, which then cannot mint. --out FILE writes the signing line to FILE (mode 0600) '
+          + 'and, for ed25519, the verifying line to FILE.pub.',
+        ABOUT_EXIT)),
+      handlers.keygen)
+    .demandCommand(1, `give a token command: ${either(COMMANDS)}`)
+    .strict()
+    // An unknown first word, named as such before validation would call it an "Unknown
+    // argument". Inside a command the first word is that command. (yargs' strictCommands() would also misname a surplus
+    // positional inside a command, e.g. `verify TOKEN extra`, as an unknown command.)
+    .middleware((args) => {
+      const [first] = args._;
+      if (first !== undefined && !(COMMANDS as readonly string[]).includes(String(first))) {
+        throw new UsageError(`unknown token command "${first}": expected ${either(COMMANDS)}`);
+      }
+    }, true)
+    .parserConfiguration({
+      // As node:util parseArgs did: a repeated option takes its last value, and --no-X is no
+      // shorthand (there are no boolean options, so it could only turn a string into false).
+      'duplicate-arguments-array': false,
+      'boolean-negation': false,
+    })
+    .help('help')
+    .alias('help', 'h')
+    .version(false)
+    .exitProcess(false)
+    .wrap(Math.min(100, columns ?? 80))
+    .epilogue(paragraphs(ABOUT_TOKENS, ABOUT_KEYS, ABOUT_EXIT))
+    .fail((msg, err) => {
+      if (err instanceof UsageError) throw err; // from a coerce: our message already
+      if (err && err.name !== 'YError') throw err;
+      // Some yargs messages run over lines (a missing option, then the custom text for it).
+      throw new UsageError((msg || err?.message || 'invalid arguments').split('\n').map((l) => l.trim()).filter(Boolean).join('; '));
+    });
 }
 
-async function loadKeys(keysPath: string | undefined, io: Io) {
-  if (keysPath === undefined) throw new TokenUsageError('--keys KEYS is required (a keys file or directory)');
+async function loadKeys(keysPath: string, io: Io) {
   const { loadKeyRing } = await import('@tsockify/auth-plugins');
   return loadKeyRing(path.resolve(io.cwd, keysPath));
 }
 
-async function sign(args: string[], io: Io): Promise<number> {
-  const { values } = parse(args, {
-    keys: { type: 'string' }, kid: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-    sub: { type: 'string' }, iid: { type: 'string' }, jti: { type: 'string' }, ttl: { type: 'string' }, exp: { type: 'string' },
-    url: { type: 'string' }, print: { type: 'string' },
-  });
-  if (values.host === undefined) throw new TokenUsageError('--host HOST is required (the VNC server the token opens)');
-  const port = int('port', values.port, 1, 65535);
-  if (port === undefined) throw new TokenUsageError('--port PORT is required');
-  if (values.ttl !== undefined && values.exp !== undefined) throw new TokenUsageError('give --ttl or --exp, not both');
-  const printWhat = values.print ?? 'all';
-  if (!['all', 'token', 'viewer', 'novnc'].includes(printWhat)) throw new TokenUsageError(`invalid --print "${printWhat}": expected all, token, viewer or novnc`);
-  const base = values.url ?? 'http://localhost:6080/';
-  let baseUrl: URL;
-  try {
-    baseUrl = new URL(base.endsWith('/') ? base : `${base}/`);
-  } catch {
-    throw new TokenUsageError(`invalid --url "${base}": expected e.g. https://desktop.example.org/`);
-  }
-
-  const ring = await loadKeys(values.keys, io);
+async function sign(args: SignArgs, io: Io): Promise<number> {
+  const ring = await loadKeys(args.keys, io);
   const signers = [...ring.values()].filter((k) => k.alg === 'HS256' || k.privateKey !== undefined);
   let key;
-  if (values.kid !== undefined) {
-    key = ring.get(values.kid);
-    if (!key) throw new TokenUsageError(`no key "${values.kid}" in ${values.keys} (keys: ${[...ring.keys()].join(', ')})`);
+  if (args.kid !== undefined) {
+    key = ring.get(args.kid);
+    if (!key) throw new UsageError(`no key "${args.kid}" in ${args.keys} (keys: ${[...ring.keys()].join(', ')})`);
   } else if (signers.length === 1) {
     key = signers[0]!;
   } else {
-    throw new TokenUsageError(signers.length === 0
-      ? `${values.keys} holds no key that can sign (Ed25519 public keys only verify; give the ed25519-private line)`
-      : `${values.keys} holds several signing keys: choose one with --kid (${signers.map((k) => k.kid).join(', ')})`);
+    throw new UsageError(signers.length === 0
+      ? `${args.keys} holds no key that can sign (Ed25519 public keys only verify; give the ed25519-private line)`
+      : `${args.keys} holds several signing keys: choose one with --kid (${signers.map((k) => k.kid).join(', ')})`);
   }
   const { signToken } = await import('@tsockify/auth-plugins');
   const token = signToken({
-    host: values.host,
-    port,
-    ...(values.sub !== undefined ? { sub: values.sub } : {}),
-    ...(values.iid !== undefined ? { iid: values.iid } : {}),
-    ...(values.jti !== undefined ? { jti: values.jti } : {}),
-    ...(values.exp !== undefined ? { exp: int('exp', values.exp, 1) } : { ttlSec: int('ttl', values.ttl, 1) ?? 300 }),
+    host: args.host,
+    port: args.port,
+    ...(args.sub !== undefined ? { sub: args.sub } : {}),
+    ...(args.iid !== undefined ? { iid: args.iid } : {}),
+    ...(args.jti !== undefined ? { jti: args.jti } : {}),
+    ...(args.exp !== undefined ? { exp: args.exp } : { ttlSec: args.ttl ?? DEFAULT_TTL_SEC }),
   }, key);
 
-  const viewer = new URL(`?token=${encodeURIComponent(token)}`, baseUrl).href;
-  const novnc = new URL(`vnc.html?autoconnect=1&path=${encodeURIComponent(`websockify?token=${encodeURIComponent(token)}`)}`, baseUrl).href;
+  const base = args.url ?? baseUrl(DEFAULT_URL);
+  const viewer = new URL(`?token=${encodeURIComponent(token)}`, base).href;
+  const novnc = new URL(`vnc.html?autoconnect=1&path=${encodeURIComponent(`websockify?token=${encodeURIComponent(token)}`)}`, base).href;
+  const printWhat = args.print ?? 'all';
   if (printWhat === 'token') io.stdout.write(`${token}\n`);
   else if (printWhat === 'viewer') io.stdout.write(`${viewer}\n`);
   else if (printWhat === 'novnc') io.stdout.write(`${novnc}\n`);
@@ -137,31 +238,21 @@ async function sign(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-async function verify(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, {
-    keys: { type: 'string' }, 'max-lifetime': { type: 'string' }, 'clock-skew': { type: 'string' },
-    require: { type: 'string' }, now: { type: 'string' },
-  }, true);
-  if (positionals.length !== 1) throw new TokenUsageError(positionals.length === 0 ? 'give the TOKEN to verify (or - to read it from stdin)' : 'give one TOKEN');
-  const token = positionals[0] === '-' ? (await readAll(io.stdin ?? process.stdin)).trim() : positionals[0]!;
-  const requireClaims = (values.require ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const c of requireClaims) if (c !== 'sub' && c !== 'iid') throw new TokenUsageError(`invalid --require "${c}": expected sub and/or iid`);
-  const maxLifetimeSec = int('max-lifetime', values['max-lifetime'], 1);
-  const clockSkewSec = int('clock-skew', values['clock-skew'], 0);
-  const nowSec = int('now', values.now, 0);
-  const ring = await loadKeys(values.keys, io);
+async function verify(args: VerifyArgs, io: Io): Promise<number> {
+  const token = args.token === '-' ? (await readAll(io.stdin ?? process.stdin)).trim() : args.token;
+  const ring = await loadKeys(args.keys, io);
 
   const { verifyToken, decodeTokenUnverified, SignedTokenError, formatDuration: duration } = await import('@tsockify/auth-plugins');
   const { tokenHash } = await import('@tsockify/core');
-  const now = nowSec !== undefined ? nowSec * 1000 : Date.now();
+  const now = args.now !== undefined ? args.now * 1000 : Date.now();
   const out = io.stdout;
   out.write(`token hash: ${tokenHash(token)} (as tsockify logs it)\n`);
   try {
     const v = verifyToken(token, ring, {
       now,
-      ...(maxLifetimeSec !== undefined ? { maxLifetimeSec } : {}),
-      ...(clockSkewSec !== undefined ? { clockSkewSec } : {}),
-      requireClaims: requireClaims as Array<'sub' | 'iid'>,
+      ...(args.maxLifetime !== undefined ? { maxLifetimeSec: args.maxLifetime } : {}),
+      ...(args.clockSkew !== undefined ? { clockSkewSec: args.clockSkew } : {}),
+      requireClaims: args.require ?? [],
     });
     out.write(`valid: signed by key "${v.kid}" (${v.alg}); expires in ${duration(v.claims.exp - now / 1000)} (${iso(v.claims.exp)})\n`);
     out.write(`target: ${v.claims.host.includes(':') ? `[${v.claims.host}]` : v.claims.host}:${v.claims.port}\n`);
@@ -182,23 +273,21 @@ async function verify(args: string[], io: Io): Promise<number> {
   }
 }
 
-async function keygen(args: string[], io: Io): Promise<number> {
-  const { values } = parse(args, { alg: { type: 'string' }, kid: { type: 'string' }, out: { type: 'string' } });
-  const alg = (values.alg ?? 'hs256').toLowerCase();
-  if (alg !== 'hs256' && alg !== 'ed25519') throw new TokenUsageError(`invalid --alg "${values.alg}": expected hs256 or ed25519`);
-  const kid = values.kid ?? `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
+async function keygen(args: KeygenArgs, io: Io): Promise<number> {
+  const alg = args.alg ?? 'hs256';
+  const kid = args.kid ?? `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
   const { generateKey, formatKeyLine } = await import('@tsockify/auth-plugins');
   const key = generateKey(kid, alg === 'hs256' ? 'HS256' : 'Ed25519');
   const signing = formatKeyLine(key);
   const verifying = alg === 'ed25519' ? formatKeyLine(key, true) : undefined;
-  if (values.out !== undefined) {
-    const file = path.resolve(io.cwd, values.out);
+  if (args.out !== undefined) {
+    const file = path.resolve(io.cwd, args.out);
     writeFileSync(file, `${signing}\n`, { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
     if (verifying) writeFileSync(`${file}.pub`, `${verifying}\n`, { mode: 0o644, flag: 'wx' });
     io.stderr.write(verifying
-      ? `wrote the signing key to ${values.out} (portal only) and the verifying key to ${values.out}.pub (for --token-source)\n`
-      : `wrote key "${kid}" to ${values.out}: the same file serves the portal and --token-source\n`);
+      ? `wrote the signing key to ${args.out} (portal only) and the verifying key to ${args.out}.pub (for --token-source)\n`
+      : `wrote key "${kid}" to ${args.out}: the same file serves the portal and --token-source\n`);
     return 0;
   }
   if (verifying) {

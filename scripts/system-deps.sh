@@ -28,7 +28,8 @@ for bin in "${!need[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${need[$bin]}")
 done
 if [ "$what" = test ] && [ ! -f /usr/share/novnc/vnc.html ]; then missing+=(novnc); fi
-if [ "$what" = test ] && ! python3 -c 'import jwcrypto, itsdangerous' 2>/dev/null; then
+# Debian's python3: the tests mint tokens with Debian's python3-jwcrypto and python3-itsdangerous.
+if [ "$what" = test ] && ! /usr/bin/python3 -c 'import jwcrypto, itsdangerous' 2>/dev/null; then
   missing+=(python3-jwcrypto python3-itsdangerous)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0

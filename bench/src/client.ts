@@ -242,6 +242,8 @@ Promise<{ completed: number; failed: number; seconds: number; p50ms: number; p99
   const tEnd = tMeasure + a.durationMs;
   const tHardEnd = tEnd + a.sessionTimeoutMs;
   let tStop = tEnd;
+  /** The last counted completion: the window's end when the count bound stopped the phase early. */
+  let tLast = tMeasure;
   let completed = 0;
   let failed = 0;
   let firstError: string | undefined;
@@ -269,6 +271,7 @@ Promise<{ completed: number; failed: number; seconds: number; p50ms: number; p99
           completed++;
           lat.push(times.toFirstByteMs);
           if (t1 > tStop) tStop = t1;
+          if (t1 > tLast) tLast = t1;
         }
       } catch (err) {
         if (t0 >= tMeasure) failed++;
@@ -284,10 +287,11 @@ Promise<{ completed: number; failed: number; seconds: number; p50ms: number; p99
   await Promise.race([Promise.all(loops), sleep(a.warmupMs + a.durationMs + 2 * a.sessionTimeoutMs + 1000)]);
   for (const c of live) c.destroy();
   lat.sort((x, y) => x - y);
+  const end = started >= a.maxCount && tLast < tEnd ? tLast : tStop;
   return {
     completed,
     failed,
-    seconds: (tStop - tMeasure) / 1000,
+    seconds: (end - tMeasure) / 1000,
     p50ms: percentile(lat, 50),
     p99ms: percentile(lat, 99),
     ...(firstError !== undefined ? { firstError } : {}),

@@ -28,6 +28,7 @@ Options:
   --quick             tiny bounds for a smoke check (1 round, 0.25 s phases, 4 parallel, idle 50)
   --out FILE          markdown output (default docs/benchmarks.md; the SVG goes beside it)
   --json FILE         also write the raw results
+  --render FILE       write the markdown and SVG from raw results saved with --json, without running
   -h, --help          this text
 `;
 
@@ -48,7 +49,7 @@ function num(value: string | undefined, flag: string, dflt: number, min = 0): nu
 }
 
 export function parseBenchArgs(argv: string[], log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)):
-{ help: true } | { help: false; options: BenchOptions; out: string; json: string | undefined; quick: boolean } {
+{ help: true } | { help: false; options: BenchOptions; out: string; json: string | undefined; render: string | undefined; quick: boolean } {
   const { values } = parseArgs({
     args: argv.filter((a) => a !== '--'),
     options: {
@@ -64,6 +65,7 @@ export function parseBenchArgs(argv: string[], log: (line: string) => void = (l)
       quick: { type: 'boolean' },
       out: { type: 'string' },
       json: { type: 'string' },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -83,32 +85,41 @@ export function parseBenchArgs(argv: string[], log: (line: string) => void = (l)
     idleTimeLimitMs: num(values['idle-time'], '--idle-time', quick ? 4 : 30, 0.1) * 1000,
     idleConcurrency: quick ? 20 : 100,
     rttMaxCount: quick ? 2000 : 50_000,
-    setupMaxCount: quick ? 500 : 20_000,
-    sessionTimeoutMs: quick ? 3000 : 10_000,
+    setupMaxCount: quick ? 500 : 100_000,
+    // websockify forks a process per session: 200 at once take it many seconds.
+    sessionTimeoutMs: quick ? 3000 : 30_000,
     workDir: defaultWorkDir(),
     websockifyBin: values.websockify ?? '/usr/bin/websockify',
     tsockifyBin: path.join(repoRoot, 'packages/cli/bin/tsockify.js'),
     log,
   };
   const out = path.resolve(values.out ?? path.join(repoRoot, 'docs/benchmarks.md'));
-  return { help: false, options, out, json: values.json, quick };
+  return { help: false, options, out, json: values.json, render: values.render, quick };
 }
 
 /** Run, then write the markdown and the SVG beside it. Returns the paths written. */
-export async function benchMain(argv: string[], log?: (line: string) => void): Promise<{ md: string; svg: string; results: Results } | undefined> {
+export async function benchMain(argv: string[], log?: (line: string) => void, signal?: AbortSignal): Promise<{ md: string; svg: string; results: Results } | undefined> {
   const parsed = parseBenchArgs(argv, log);
   if (parsed.help) {
     process.stdout.write(HELP);
     return undefined;
   }
-  const { options, out, json, quick } = parsed;
-  options.log(`tsockify bench: ${options.rounds} round(s), ${options.scenarios.join(' ')} × ${options.subjects.join(' ')}; logs in ${options.workDir}`);
-  const results = await runBenchmark(options);
+  const { options, out, json, render, quick } = parsed;
+  if (signal) options.signal = signal;
+  let results: Results & { command?: string; quick?: boolean };
+  let command = `pnpm bench${argv.length > 0 ? ` -- ${argv.filter((a) => a !== '--').join(' ')}` : ''}`;
+  if (render) {
+    fs.rmSync(options.workDir, { recursive: true, force: true });
+    results = JSON.parse(fs.readFileSync(render, 'utf8')) as Results & { command?: string; quick?: boolean };
+    command = results.command ?? command;
+  } else {
+    options.log(`tsockify bench: ${options.rounds} round(s), ${options.scenarios.join(' ')} × ${options.subjects.join(' ')}; logs in ${options.workDir}`);
+    results = { ...(await runBenchmark(options)), command, quick };
+  }
   const svgPath = out.replace(/\.md$/, '') + '.svg';
-  const command = `pnpm bench${argv.length > 0 ? ` -- ${argv.filter((a) => a !== '--').join(' ')}` : ''}`;
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(svgPath, renderSvg(results));
-  fs.writeFileSync(out, renderMarkdown(results, { command, svgName: path.basename(svgPath), quick }));
+  fs.writeFileSync(out, renderMarkdown(results, { command, svgName: path.basename(svgPath), quick: results.quick ?? quick }));
   if (json) fs.writeFileSync(json, JSON.stringify(results, null, 2));
   options.log(`wrote ${out} and ${svgPath} in ${Math.round(results.seconds)} s`);
   return { md: out, svg: svgPath, results };
@@ -116,7 +127,15 @@ export async function benchMain(argv: string[], log?: (line: string) => void): P
 
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname);
 if (isMain) {
-  benchMain(process.argv.slice(2)).then(
+  // Finish the phase under way, then stop every process this run started.
+  const stopping = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`bench: ${sig}: stopping after the current phase\n`);
+      stopping.abort();
+    });
+  }
+  benchMain(process.argv.slice(2), undefined, stopping.signal).then(
     () => { process.exitCode = 0; },
     (err: unknown) => {
       process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);

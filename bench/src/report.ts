@@ -33,12 +33,20 @@ function ceilings(r: Results): string[] {
       + ` the issue's "ws→ws + 20 µs" needs a relay hop of at most 20 µs.`
       + ` tsockify is ${fmt(medianDiff(series(r, 'rtt.p50', 'tsockify'), series(r, 'rtt.p50', 'tcp-relay')))} µs above the TCP relay.`);
   }
+  const p99 = medianRatio(series(r, 'rtt.p99', 'tcp-relay'), series(r, 'rtt.p99', 'websockify'));
+  if (Number.isFinite(p99)) {
+    out.push(`**Round trip, p99.** The TCP relay's p99 is ${fmtRatio(p99)} websockify's; tsockify's is ${fmtRatio(medianRatio(series(r, 'rtt.p99', 'tsockify'), series(r, 'rtt.p99', 'tcp-relay')))} the TCP relay's.`
+      + ' The tail is wake-up and scheduling jitter of three processes on two cores (GC settings do not move it: see the profiling notes).');
+  }
   for (const [m, name] of [['down', 'Downstream'], ['up', 'Upstream']] as const) {
     const relay = medianRatio(series(r, m, 'tcp-relay'), series(r, m, 'tcp'));
     const ts = medianRatio(series(r, m, 'tsockify'), series(r, m, 'tcp-relay'));
     const cpu = median(series(r, `${m}.cpu`, 'tcp-relay').filter((x): x is number => x !== undefined));
     if (Number.isFinite(relay)) {
-      out.push(`**${name}.** The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(cpu)} CPU s/GiB; tsockify moves ${fmtRatio(ts)} of the TCP relay.`);
+      const trim = medianRatio(series(r, m, 'tsockify-trim'), series(r, m, 'websockify'));
+      const trimCpu = median(series(r, `${m}.cpu`, 'tsockify-trim').filter((x): x is number => x !== undefined));
+      out.push(`**${name}.** The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(cpu)} CPU s/GiB; tsockify moves ${fmtRatio(ts)} of the TCP relay.`
+        + (Number.isFinite(trim) ? ` With the glibc trim setting tsockify moves ${fmtRatio(trim)} websockify at ${fmt(trimCpu)} CPU s/GiB.` : ''));
     }
   }
   for (const [m, name] of [['seq.rate', 'sequential'], ['par.rate', 'parallel']] as const) {
@@ -66,6 +74,8 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
     + ` every figure is the median over rounds, and every ratio is taken within each round and then the median of those.`
     + (ctx.quick ? ' **Quick mode: tiny bounds, for a smoke check only; these figures say little.**' : ''));
   L.push('');
+  L.push('↑ higher is better, ↓ lower is better; "a ÷ b" columns divide the figures of one round and take the median over rounds.');
+  L.push('');
   L.push(`![tsockify and websockify relative to the baselines](${ctx.svgName})`);
   L.push('');
 
@@ -83,6 +93,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   const ratioCols: Array<[SubjectName, SubjectName]> = [];
   if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws', 'tcp-relay'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
   if (has('websockify') && has('ws')) ratioCols.push(['websockify', 'ws']);
+  if (has('tsockify-trim') && has('websockify')) ratioCols.push(['tsockify-trim', 'websockify']);
   L.push(`| figure | unit | ${subjects.map((s) => SUBJECT_LABEL[s]).join(' | ')} | ${ratioCols.map(([a, b]) => `${SUBJECT_LABEL[a]} ÷ ${SUBJECT_LABEL[b]}`).join(' | ')} |`);
   L.push(`|---|---|${subjects.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
   for (const def of metricDefs(r.idleCounts)) {
@@ -96,7 +107,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
       if (def.proxiesOnly && (b === 'tcp' || b === 'ws')) return '—';
       return fmtRatio(medianRatio(v[a] ?? [], v[b] ?? []));
     });
-    L.push(`| ${def.label} | ${def.unit} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+    L.push(`| ${def.label} | ${def.unit} ${def.better === 'higher' ? '↑' : '↓'} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
   }
   L.push('');
   L.push('\\* For the baselines there is no proxy: the memory figure is the endpoint\'s (the target process holding'
@@ -136,7 +147,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push(`- Node.js: ${m.node}`);
   L.push(`- ${m.websockify}`);
   L.push(`- open files limit: ${m.openFilesLimit}`);
-  L.push(`- load average at the start: ${m.loadAverage} (the machine is shared; rounds are interleaved so that noise hits every subject alike)`);
+  L.push(`- load average (1, 5, 15 min) at the start: ${m.loadAverage}${r.loadAtEnd ? `, at the end: ${r.loadAtEnd}` : ''} (the machine is shared with other jobs; rounds are interleaved so that their noise hits every subject alike)`);
   L.push(`- run: ${r.startedAt}, ${Math.round(r.seconds)} s`);
   L.push('');
 
@@ -157,6 +168,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('- **websockify**: `/usr/bin/websockify 127.0.0.1:PORT 127.0.0.1:TARGET` (Debian\'s Python websockify; it forks a process per session).');
   L.push('- **raw TCP**: the client connects straight to the target: the machine\'s limit for moving these bytes.');
   L.push('- **ws→ws**: a `ws` client talking to a `ws` server (inside the target process) that speaks the same protocol: the limit for any one-hop WebSocket relay using this client.');
+  L.push('- **tsockify, trim 256 MiB** (a reference, throughput only): the same CLI started with `GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456`, a deployment setting that keeps glibc from handing freed read buffers back to the kernel (see the profiling notes). The targets are judged on plain tsockify.');
   L.push('- **TCP relay** (a reference, not a contender): a dozen lines of Node piping a TCP client to the target (bench/src/tcp-relay.ts), so what one relay hop costs on this machine before any WebSocket work. It skips the idle scenario.');
   L.push('');
   L.push('The target is a separate Node process. Like a VNC server it speaks first (a 12-byte greeting), then the client\'s first byte picks echo, push (64 KiB writes as fast as the connection takes them) or sink (one acknowledgement byte per MiB).'

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Rpc } from './ipc.js';
 import { describeMachine, type Machine } from './machine.js';
-import { runs, type ScenarioName, type SubjectName } from './metrics.js';
+import { runs, TRIM_ENV, type ScenarioName, type SubjectName } from './metrics.js';
 import { cpuSeconds, descendants, fdCount, forkHelper, freePort, settleDescendants, stablePssKiB, startLogged, stop, waitForPort, type Owned } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,6 +42,8 @@ export interface BenchOptions {
   websockifyBin: string;
   tsockifyBin: string;
   log(line: string): void;
+  /** Stops the run between phases (SIGINT/SIGTERM): every process started is still stopped. */
+  signal?: AbortSignal;
 }
 
 export interface IdleDetail {
@@ -77,6 +79,8 @@ export interface Results {
   idle: IdleDetail[];
   /** Things that went wrong but did not stop the run (a refused session, a skipped tier). */
   notes: string[];
+  /** Load average when the run ended. */
+  loadAtEnd?: string;
   /** Base descriptors of an idle tsockify and the hard limit: the ceiling on held sessions. */
   fdCeiling?: { baseFds: number; hardLimit: number; maxSessions: number };
 }
@@ -115,6 +119,7 @@ async function startSubject(name: SubjectName, target: Target, o: BenchOptions):
   const dest = `127.0.0.1:${target.tcpPort}`;
   const log = path.join(o.workDir, `${name}.log`);
   const proxy = name === 'tsockify' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log)
+    : name === 'tsockify-trim' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log, { ...process.env, ...TRIM_ENV })
     : name === 'websockify' ? startLogged(o.websockifyBin, [listen, dest], log)
     : startLogged(process.execPath, ['--import', tsxLoader, path.join(here, 'tcp-relay.ts'), String(port), String(target.tcpPort)], log);
   try {
@@ -171,6 +176,7 @@ export async function runBenchmark(o: BenchOptions): Promise<Results> {
       for (const scenario of o.scenarios) {
         for (const name of o.subjects) {
           if (!runs(name, scenario)) continue;
+          if (o.signal?.aborted) throw new Error('interrupted');
           const label = `round ${round + 1}/${o.rounds} ${scenario} ${name}`;
           try {
             if (scenario === 'idle') {
@@ -204,6 +210,7 @@ export async function runBenchmark(o: BenchOptions): Promise<Results> {
   }
   if (o.subjects.includes('tsockify') && o.scenarios.includes('idle')) results.fdCeiling = await measureFdCeiling(o);
   results.seconds = (Date.now() - t0) / 1000;
+  results.loadAtEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   return results;
 }
 

@@ -15,6 +15,7 @@ const COLORS: Record<SubjectName, string> = {
   tcp: '#cbd5e1',
   ws: '#111827',
   'tcp-relay': '#94a3b8',
+  'tsockify-trim': '#93c5fd',
 };
 
 interface Bar { subject: SubjectName; value: number; text: string }
@@ -22,9 +23,9 @@ interface Row { label: string; bars: Bar[]; marker?: { value: number; text: stri
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-const WIDTH = 860;
+const WIDTH = 960;
 const LABEL_W = 230;
-const PLOT_W = 520;
+const PLOT_W = 560;
 const BAR_H = 13;
 const BAR_GAP = 3;
 const ROW_GAP = 14;
@@ -56,16 +57,18 @@ function panel(y0: number, title: string, subtitle: string, rows: Row[], lo: num
     y += ROW_GAP;
   }
   const bottom = y - ROW_GAP + 4;
+  // Grid and reference line go underneath the bars and their labels.
+  const under: string[] = [];
   for (const t of ticks) {
     const tx = x(t);
-    parts.push(`<line x1="${tx.toFixed(1)}" x2="${tx.toFixed(1)}" y1="${top - 4}" y2="${bottom}" class="grid"/>`);
-    parts.push(`<text x="${tx.toFixed(1)}" y="${bottom + 14}" class="tick" text-anchor="middle">${esc(fmt(t))}</text>`);
+    under.push(`<line x1="${tx.toFixed(1)}" x2="${tx.toFixed(1)}" y1="${top - 4}" y2="${bottom}" class="grid"/>`);
+    under.push(`<text x="${tx.toFixed(1)}" y="${bottom + 14}" class="tick" text-anchor="middle">${esc(fmt(t))}</text>`);
   }
   if (refLine !== undefined) {
     const rx = x(refLine);
-    parts.push(`<line x1="${rx.toFixed(1)}" x2="${rx.toFixed(1)}" y1="${top - 4}" y2="${bottom}" class="ref"/>`);
+    under.push(`<line x1="${rx.toFixed(1)}" x2="${rx.toFixed(1)}" y1="${top - 4}" y2="${bottom}" class="ref"/>`);
   }
-  return { svg: parts.join('\n'), height: bottom + 24 - y0 };
+  return { svg: [...parts.slice(0, 2), ...under, ...parts.slice(2)].join('\n'), height: bottom + 24 - y0 };
 }
 
 function speedRows(r: Results): Row[] {
@@ -84,8 +87,8 @@ function speedRows(r: Results): Row[] {
   for (const d of defs) {
     if (!r.values[d.m]) continue;
     const bars: Bar[] = [];
-    for (const subj of ['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const) {
-      if (!r.subjects.includes(subj)) continue;
+    for (const subj of ['tsockify', 'tsockify-trim', 'websockify', 'tcp-relay', 'tcp'] as const) {
+      if (!r.subjects.includes(subj) || !r.values[d.m]?.[subj]) continue;
       const v = rel(d.m, subj, d.lower);
       bars.push({ subject: subj, value: v, text: `${SUBJECT_LABEL[subj]} ${fmt(v)}×` });
     }
@@ -111,7 +114,7 @@ function memoryRows(r: Results): Row[] {
       if (!r.subjects.includes(subj)) continue;
       const v = median((r.values[m]?.[subj] ?? []).filter((x): x is number => x !== undefined));
       const held = median(r.idle.filter((d) => d.subject === subj && d.asked === n && d.skipped === undefined).map((d) => d.echoing));
-      const heldText = Number.isFinite(held) ? ` (${fmt(held)} held)` : '';
+      const heldText = Number.isFinite(held) ? ` (${Math.round(held).toLocaleString('en-US')} held)` : '';
       bars.push({ subject: subj, value: v, text: `${SUBJECT_LABEL[subj]} ${fmt(v)} KiB${heldText}` });
     }
     rows.push({ label: `idle sessions, ${n.toLocaleString('en-US')} asked`, bars, ...(n === 10_000 ? { marker: { value: 12, text: 'target: ≤ 12 KiB' } } : {}) });
@@ -125,24 +128,25 @@ export function renderSvg(r: Results): string {
   const speed = speedRows(r);
   if (speed.length > 0) {
     const p = panel(y, 'tsockify vs websockify, relative to a WebSocket with no proxy (ws→ws = 1)',
-      'longer is better; latencies are inverted (baseline ÷ subject); red ticks are the issue’s targets; log scale',
+      `longer is better; latencies inverted (baseline ÷ subject); red ticks: the issue’s targets; log scale; median of ${r.rounds} round${r.rounds === 1 ? '' : 's'}, ${r.machine.cores} cores`,
       speed, 0.01, 4, [0.01, 0.03, 0.1, 0.3, 1, 3], 1);
     body.push(p.svg);
     y += p.height + 10;
   }
   const mem = r.scenarios.includes('idle') ? memoryRows(r) : [];
   if (mem.length > 0) {
-    const p = panel(y, 'Proxy memory per idle session (PSS, all proxy processes)', 'shorter is better; log scale, KiB', mem, 1, 10_000, [1, 10, 100, 1000, 10000]);
+    const p = panel(y, 'Proxy memory per idle session (PSS, all proxy processes)', 'shorter is better; log scale, KiB; red tick: the issue’s 12 KiB target', mem, 1, 100_000, [1, 10, 100, 1000, 10000, 100000]);
     body.push(p.svg);
     y += p.height;
   }
   const legendY = y + 8;
   const legendText: Partial<Record<SubjectName, string>> = {
     tcp: 'raw TCP, no relay (machine limit)',
-    'tcp-relay': 'TCP relay in Node (one hop, no WebSocket)',
+    'tcp-relay': 'TCP relay in Node (one hop)',
+    'tsockify-trim': 'tsockify, glibc trim 256 MiB',
   };
-  const legend = (['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) => {
-    const x = 16 + [0, 110, 230, 530][i]!;
+  const legend = (['tsockify', 'tsockify-trim', 'websockify', 'tcp-relay', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) => {
+    const x = 16 + [0, 100, 310, 420, 640][i]!;
     return `<rect x="${x}" y="${legendY}" width="12" height="12" fill="${COLORS[s]}"/><text x="${x + 18}" y="${legendY + 11}" class="label">${esc(legendText[s] ?? SUBJECT_LABEL[s])}</text>`;
   }).join('');
   const height = legendY + 28;
@@ -151,7 +155,7 @@ export function renderSvg(r: Results): string {
 .title { font-size: 15px; font-weight: 600; fill: #111827 }
 .sub { font-size: 11.5px; fill: #4b5563 }
 .label { font-size: 12px; fill: #111827 }
-.val { font-size: 11px; fill: #374151 }
+.val { font-size: 11px; fill: #374151; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; stroke-linejoin: round }
 .tick { font-size: 10.5px; fill: #6b7280 }
 .grid { stroke: #e5e7eb; stroke-width: 1 }
 .ref { stroke: #111827; stroke-width: 1.5; stroke-dasharray: 4 3 }

@@ -71,7 +71,7 @@ describe('faults: the client', function () {
     frozen.socket.pause();
     await until('target released', () => targetClosedAt > 0, 10 * HEARTBEAT_MS + 2000);
     // Detected at the third beat at the latest (two unanswered pings), plus scheduling slack.
-    expect(targetClosedAt - vanishedAt).to.be.below(3 * HEARTBEAT_MS + 700);
+    expect(targetClosedAt - vanishedAt).to.be.below(3 * HEARTBEAT_MS + 1000);
     await until('sessionClose', () => closes.length > before);
     expect(closes.at(-1)!.error).to.match(/dead peer/);
     frozen.destroy();
@@ -95,7 +95,7 @@ describe('faults: the client', function () {
     const resetAt = Date.now();
     c.socket.resetAndDestroy();
     await until('target released', () => targetClosedAt > 0, 3000);
-    expect(targetClosedAt - resetAt).to.be.below(500);
+    expect(targetClosedAt - resetAt).to.be.below(1000);
   });
 
   it('ends each session exactly once when client and target close at the same moment (50 races)', async () => {

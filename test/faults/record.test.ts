@@ -104,11 +104,10 @@ describe('faults: an unwritable --record path', function () {
     }
   });
 
-  // BUG: the record file number is taken as `sessionCounter + 1` when the target has been
-  // dialled (server.ts upgrade → openTaps), but the counter only moves when the session starts
-  // (startSession). Upgrades in flight at the same time get the SAME number, open the same
-  // FILE.<n> with 'w' and write over each other: recordings are lost or interleaved. Fix: take
-  // the number (increment the counter) once per upgrade before opening the file.
+  // Regression: the record file number was taken as `sessionCounter + 1` once the target was
+  // dialled, but the counter only moved when the session started. Upgrades in flight at the
+  // same time got the SAME number, opened the same FILE.<n> with 'w' and wrote over each other
+  // (6 concurrent sessions left 4 files). Sessions are now numbered before the file is opened.
   it('gives every session its own record file when sessions start at the same time (regression: concurrent sessions share FILE.<n>)', async () => {
     const prefix = path.join(dir, 'rec');
     const cli = await startCli(['--record', prefix], [`127.0.0.1:${target.port}`]);

@@ -129,10 +129,10 @@ describe('fuzz: upgrade requests against a running tsockify', function () {
     }), { numRuns: 400 });
   });
 
-  // BUG: node's http.Server hands CONNECT requests to a 'connect' listener and, when there is
-  // none, destroys the socket: tsockify answers CONNECT with a bare TCP close instead of a
-  // status (every other method gets 405). websockify (Python http.server) answers 501. Fix: a
-  // 'connect' listener on the HTTP(S) servers that answers 405 (Allow: GET) like other methods.
+  // Regression: node's http.Server hands CONNECT requests to a 'connect' listener and, when
+  // there is none, destroys the socket: CONNECT got a bare TCP close instead of a status (every
+  // other method gets 405; websockify's Python http.server answers 501). Found by the property
+  // above; the server now answers it 405.
   it('answers CONNECT with a status, not a bare close (regression: CONNECT dropped without an answer)', async () => {
     for (const path of ['127.0.0.1:5900', '/']) {
       const { status, head } = await answer(Buffer.from(`CONNECT ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));

@@ -80,11 +80,10 @@ describe('fuzz: parseCookies', () => {
     expect(parseCookies('token=%E0%A4%A')).to.deep.equal({ token: '%E0%A4%A' });
   });
 
-  // BUG: parseCookies builds a plain object and tests `name in out`, so a cookie named like an
-  // Object.prototype member (`constructor`, `toString`, `__proto__`, `hasOwnProperty`) is
-  // dropped, and reading that name from the result gives a function, not the cookie (or
-  // undefined). Fix: build the result with Object.create(null) (or a Map) and test with
-  // Object.hasOwn.
+  // Regression: parseCookies built a plain object and tested `name in out`, so a cookie named
+  // like an Object.prototype member (`constructor`, `toString`, `__proto__`, `hasOwnProperty`)
+  // was dropped, and reading that name gave a function (see test/security/cookie-names.test.ts
+  // for the crash that followed). It now builds on Object.create(null) and tests Object.hasOwn.
   it('keeps cookies named like Object.prototype members as own string values (regression: prototype names dropped)', () => {
     for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf']) {
       const out = parseCookies(`${name}=abc; token=t`);

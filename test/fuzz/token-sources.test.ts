@@ -1,12 +1,14 @@
 /**
  * Property-based tests of the token grammars and token formats: the TokenRedis
  * `--token-source`, TokenFile lines, TokenRedis values, the token API URL template, and the
- * tokens themselves (AtmosphereToken, JWT, Basic credentials, Origin). Whatever the input, a
+ * tokens themselves (tsockify's signed tokens, AtmosphereToken, JWT, Basic credentials,
+ * Origin). Whatever the input, a
  * parser returns a value or throws its typed error; a verifier answers a target or refuses
  * with TokenInvalidError / AuthenticationError, never anything else, and never repeats a
  * secret in a message or a log line.
  */
 import { expect } from 'chai';
+import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +20,10 @@ import {
   BasicHTTPAuth,
   ExpectOrigin,
   JWTTokenApi,
+  generateKey,
+  keyRing,
+  signToken,
+  verifyToken,
   parseRedisSource,
   parseRedisValue,
   parseTokenFile,
@@ -195,6 +201,73 @@ describe('fuzz: token and credential formats', () => {
           expect(Buffer.from(sig, 'base64url').equals(Buffer.from(VECTOR.slice(VECTOR.lastIndexOf('.') + 1), 'base64url'))).to.equal(true);
         }
       }), RUNS);
+    });
+  });
+
+  describe('SignedToken (v1.kid.claims.signature)', () => {
+    const now = Date.UTC(2026, 0, 1);
+    const hs = generateKey('hs1', 'HS256');
+    const ed = generateKey('ed1', 'Ed25519');
+    const ring = keyRing([hs, ed]);
+    const claimsArb = fc.record({
+      host: fc.oneof(fc.domain(), fc.ipV4(), fc.ipV6()),
+      port: fc.integer({ min: 1, max: 65535 }),
+      sub: fc.option(fc.string({ minLength: 1, maxLength: 20 }), { nil: undefined }),
+      iid: fc.option(fc.string({ minLength: 1, maxLength: 20 }), { nil: undefined }),
+      ttlSec: fc.integer({ min: 1, max: 3600 }),
+    });
+
+    it('verifies what it signs, with either algorithm, claims intact', () => {
+      fc.assert(fc.property(claimsArb, fc.constantFrom(hs, ed), (c, key) => {
+        const input = { host: c.host, port: c.port, ttlSec: c.ttlSec, ...(c.sub !== undefined ? { sub: c.sub } : {}), ...(c.iid !== undefined ? { iid: c.iid } : {}) };
+        const token = signToken(input, key, { now });
+        const v = verifyToken(token, ring, { now });
+        expect(v.kid).to.equal(key.kid);
+        expect(v.claims).to.deep.include({ host: c.host, port: c.port });
+        if (c.sub !== undefined) expect(v.claims.sub).to.equal(c.sub);
+        if (c.iid !== undefined) expect(v.claims.iid).to.equal(c.iid);
+      }), { numRuns: 300 });
+    });
+
+    it('refuses random and token-shaped strings with TokenInvalidError only', () => {
+      const b64 = fc.stringMatching(/^[A-Za-z0-9_-]{0,60}$/);
+      const shaped = fc.tuple(fc.constantFrom('v1', 'v2', 'V1', ''), fc.constantFrom('hs1', 'ed1', 'nope', '', 'a.b'), b64, b64)
+        .map(([v, k, c, s]) => `${v}.${k}.${c}.${s}`);
+      const forgedClaims = fc.tuple(fc.constantFrom('hs1', 'ed1'), fc.jsonValue(), b64)
+        .map(([k, c, s]) => `v1.${k}.${Buffer.from(JSON.stringify(c)).toString('base64url')}.${s}`);
+      fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), shaped, forgedClaims), (tok) => {
+        expect(() => verifyToken(tok, ring, { now })).to.throw(TokenInvalidError);
+      }), RUNS);
+    });
+
+    it('refuses every one-character change, except spellings of the same signature bytes (same jti: one-time use unaffected)', () => {
+      const token = signToken({ host: '10.0.0.5', port: 5901, sub: 'alice', ttlSec: 600 }, hs, { now });
+      const edToken = signToken({ host: '10.0.0.5', port: 5901, sub: 'alice', ttlSec: 600 }, ed, { now });
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=';
+      fc.assert(fc.property(fc.constantFrom(token, edToken), fc.nat(400), fc.constantFrom(...alphabet), fc.constantFrom('replace', 'insert', 'delete'), (t, at, c, op) => {
+        const i = at % t.length;
+        const mutated = op === 'replace' ? t.slice(0, i) + c + t.slice(i + 1) : op === 'insert' ? t.slice(0, i) + c + t.slice(i) : t.slice(0, i) + t.slice(i + 1);
+        if (mutated === t) return;
+        let accepted: ReturnType<typeof verifyToken> | undefined;
+        try {
+          accepted = verifyToken(mutated, ring, { now });
+        } catch (err) {
+          expect(err).to.be.instanceOf(TokenInvalidError);
+        }
+        if (accepted) {
+          const cut = (s: string): string => s.slice(0, s.lastIndexOf('.'));
+          expect(cut(mutated), 'the signed part is untouched').to.equal(cut(t));
+          expect(accepted.claims.jti).to.equal(verifyToken(t, ring, { now }).claims.jti);
+        }
+      }), RUNS);
+    });
+
+    it('refuses an HMAC forged with the Ed25519 public key as its secret (the key picks the algorithm, not the token)', () => {
+      const pub = (ed as { publicKey: KeyObject }).publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+      for (const secret of [pub.toString('base64url'), pub.toString('hex'), pub.toString('latin1').padEnd(32, 'x')]) {
+        const forged = signToken({ host: 'evil.example', port: 22, ttlSec: 60 }, { kid: 'ed1', secret: Buffer.from(secret) }, { now });
+        expect(() => verifyToken(forged, ring, { now })).to.throw(TokenInvalidError, /signature/);
+      }
     });
   });
 

@@ -1,9 +1,9 @@
 /**
- * Cookie names that are also Object.prototype members. `parseCookies` returns a plain object,
- * so `cookies['constructor']` is the Object function even when the client sent no cookie at
- * all; with `--cookie-exchange --cookie-name constructor` that function reaches `openCookie`,
- * which throws inside `buildContext` — outside the upgrade's try block, so the rejection is
- * unhandled and the whole process exits on the first upgrade without a `?token=`.
+ * Cookie names that are also Object.prototype members (`constructor`, `toString`,
+ * `__proto__`). A cookie table that is a plain object answers `cookies['constructor']` with the
+ * Object function even when the client sent no cookie at all; with `--cookie-exchange
+ * --cookie-name constructor` that reached `openCookie` and took the whole process down on the
+ * first upgrade without a `?token=`. The command must answer 401 and stay up.
  */
 import { expect } from 'chai';
 import fs from 'node:fs';
@@ -28,11 +28,10 @@ describe('security: cookie names shadowing Object.prototype', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  // BUG: parseCookies (packages/core/src/upgrade.ts) returns a plain object, so an
-  // unset cookie named `constructor` reads as Object; openCookie then throws
-  // "value.indexOf is not a function" in buildContext, which server.upgrade() calls before its
-  // try block: an unhandled rejection that exits the process (exit code 1). Fix parseCookies
-  // (Object.create(null) / Object.hasOwn), and move buildContext inside the try.
+  // Regression: parseCookies (packages/core/src/upgrade.ts) returned a plain object, so an
+  // unset cookie named `constructor` read as Object; openCookie then threw "value.indexOf is
+  // not a function" in buildContext, which server.upgrade() calls before its try block: an
+  // unhandled rejection that exited the process (exit code 1) on the first tokenless upgrade.
   for (const name of ['constructor', 'toString', '__proto__']) {
     it(`answers a tokenless upgrade with 401 and stays up with --cookie-name ${name} (regression: process exits)`, async () => {
       const cli = await startCli(['--token-plugin', 'TokenFile', '--token-source', path.join(dir, 'tokens'), '--cookie-exchange', '--cookie-name', name], []);

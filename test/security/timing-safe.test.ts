@@ -1,7 +1,8 @@
 /**
  * Timing-safe comparisons, checked by behaviour: `crypto.timingSafeEqual` is replaced by a
  * recording wrapper (node:crypto's ESM named exports follow `module.syncBuiltinESMExports()`),
- * and each verifier must call it for every secret it compares, on equal-length inputs, whatever
+ * and each verifier (BasicHTTPAuth, AtmosphereToken, tsockify's signed tokens) must call it for
+ * every secret it compares, on equal-length inputs, whatever
  * the guess (so the length or a prefix of the secret never decides how long a check takes).
  * websockify compares Basic credentials with `==`.
  */
@@ -10,7 +11,7 @@ import crypto from 'node:crypto';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import fc from 'fast-check';
 import { AuthenticationError, TokenInvalidError } from '@tsockify/core';
-import { AtmosphereToken, BasicHTTPAuth } from '../../packages/auth-plugins/src/index.js';
+import { AtmosphereToken, BasicHTTPAuth, generateKey, keyRing, signToken, verifyToken } from '../../packages/auth-plugins/src/index.js';
 import { makeContext } from '../auth-plugins/context.js';
 
 const cjsCrypto = createRequire(import.meta.url)('node:crypto') as typeof crypto;
@@ -99,6 +100,24 @@ describe('security: timing-safe comparisons', () => {
       calls.length = 0;
       expect(plugin.lookup(VECTOR)).to.deep.equal({ host: '10.0.0.5', port: 5902 });
       expect(calls).to.deep.equal([{ a: 20, b: 20 }]);
+    });
+  });
+
+  describe('SignedToken (HS256)', () => {
+    it('checks the MAC with timingSafeEqual on 32-byte buffers, wrong in its first or its last byte alike', () => {
+      const now = Date.UTC(2026, 0, 1);
+      const key = generateKey('k1', 'HS256');
+      const ring = keyRing([key]);
+      const token = signToken({ host: '10.0.0.5', port: 5901, ttlSec: 60 }, key, { now });
+      const cut = token.lastIndexOf('.');
+      const sig = Buffer.from(token.slice(cut + 1), 'base64url');
+      for (const i of [0, sig.length - 1]) {
+        const bad = Buffer.from(sig);
+        bad[i] = bad[i]! ^ 1;
+        calls.length = 0;
+        expect(() => verifyToken(`${token.slice(0, cut)}.${bad.toString('base64url')}`, ring, { now })).to.throw(TokenInvalidError, 'signature');
+        expect(calls).to.deep.equal([{ a: 32, b: 32 }]);
+      }
     });
   });
 });

@@ -82,6 +82,10 @@ export interface CliOptions {
   /** Seconds. */
   connectTimeout: number | undefined;
   handshakeTimeout: number | undefined;
+  maxConnections: number | undefined;
+  maxConnectionsPerClient: number | undefined;
+  /** Seconds. */
+  sessionIdleTimeout: number | undefined;
   /** Things to log once the logger exists (deprecated or ignored flags). */
   warnings: string[];
 }
@@ -279,6 +283,9 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
       maxMessageSize: num('max-message-size'),
       connectTimeout: num('connect-timeout'),
       handshakeTimeout: num('handshake-timeout'),
+      maxConnections: num('max-connections'),
+      maxConnectionsPerClient: num('max-connections-per-client'),
+      sessionIdleTimeout: num('session-idle-timeout'),
       warnings,
     },
   };

@@ -68,12 +68,13 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
     let mounts;
     try {
       const { viewerMounts } = await import('@tsockify/viewer');
-      mounts = viewerMounts();
+      // With --web the folder keeps `/` and the viewer moves to /viewer/.
+      mounts = viewerMounts(cli.web.root !== undefined ? '/viewer/' : '/');
     } catch (err) {
       throw new StartupError(`cannot find the built-in viewer: ${(err as Error).message}`, 'reinstall tsockify (the @novnc/novnc package is missing)', { cause: err });
     }
     options.web = { ...(options.web ?? { fileOnly: cli.web.fileOnly }), mounts };
-    settings.push('  - Built-in viewer at /');
+    settings.push(`  - Built-in viewer at ${cli.web.root !== undefined ? '/viewer/' : '/'}`);
   }
 
   // TLS is on when the certificate file exists, as in websockify (whose default is ./self.pem).
@@ -162,6 +163,9 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.pluginTimeout !== undefined) options.pluginTimeoutMs = Math.round(cli.pluginTimeout * 1000);
   if (cli.connectTimeout !== undefined) options.connectTimeoutMs = Math.round(cli.connectTimeout * 1000);
   if (cli.handshakeTimeout !== undefined) options.headersTimeoutMs = Math.round(cli.handshakeTimeout * 1000);
+  if (cli.maxConnections !== undefined) options.maxConnections = cli.maxConnections;
+  if (cli.maxConnectionsPerClient !== undefined) options.maxConnectionsPerClient = cli.maxConnectionsPerClient;
+  if (cli.sessionIdleTimeout !== undefined) options.sessionIdleTimeoutMs = Math.round(cli.sessionIdleTimeout * 1000);
   // Plugins last: they may open connections (Redis) that a later error would leave behind.
   if (cli.target.kind === 'token') options.tokenPlugin = await loadTokenPlugin(cli.target.plugin, cli.target.source, ctx);
   if (cli.auth) {

@@ -125,7 +125,19 @@ const TSOCKIFY_FLAGS: readonly FlagSpec[] = [
     help: 'largest WebSocket message accepted from a client; bigger ones close the session with 1009 (suffix k, m or g allowed; default 4m)',
   },
   { name: 'connect-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify', help: 'give up dialling the target after SECONDS (default 10)' },
-  { name: 'handshake-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify', help: 'drop clients that take longer than SECONDS to send their request headers (default 10)' },
+  { name: 'handshake-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify', help: 'drop clients that take longer than SECONDS to send their request headers (default 5)' },
+  {
+    name: 'max-connections', type: 'int', metavar: 'N', group: 'tsockify',
+    help: 'most sessions at once; more are refused with 503 (default 16384, 0 = no limit)',
+  },
+  {
+    name: 'max-connections-per-client', type: 'int', metavar: 'N', group: 'tsockify',
+    help: 'most sessions from one client address; more are refused with 429 (default 0 = no limit)',
+  },
+  {
+    name: 'session-idle-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify',
+    help: "close a session with 1000 'Idle timeout' after SECONDS without bytes either way (default 0 = off)",
+  },
   {
     name: 'target-ca', type: 'string', metavar: 'FILE', group: 'tsockify',
     help: "with --ssl-target: trust the CA certificates (PEM) in FILE instead of the system's; a self-signed server certificate works here too",
@@ -170,6 +182,7 @@ export const USAGE_LINES: readonly string[] = [
   '[options] --token-plugin=CLASS [source_addr:]source_port',
   '[options] --unix-target=FILE [source_addr:]source_port',
   '[options] [source_addr:]source_port -- WRAP_COMMAND_LINE',
+  'token sign|verify|keygen [options]   (see tsockify token --help)',
 ];
 
 export function findFlag(longName: string): FlagSpec | undefined {

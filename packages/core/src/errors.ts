@@ -143,12 +143,26 @@ export class ListenError extends TsockifyError {
   }
 }
 
+/**
+ * The stable code of a tsockify error, read by shape rather than `instanceof`: a plugin may
+ * load another copy of this package (ESM and CommonJS, or a plugin installed elsewhere), and
+ * its errors must map the same way.
+ */
+export function errorCode(err: unknown): TsockifyErrorCode | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('TSOCK_ERR_') ? (code as TsockifyErrorCode) : undefined;
+}
+
 /** The HTTP status a failure gets when it happens before the upgrade. */
 export function toHttpStatus(err: unknown): number {
-  if (err instanceof AuthenticationError) return err.status;
-  if (err instanceof LimitError) return err.perClient ? 429 : 503;
-  if (!(err instanceof TsockifyError)) return 500;
-  switch (err.code) {
+  const code = errorCode(err);
+  switch (code) {
+    case 'TSOCK_ERR_AUTH': {
+      const status = (err as { status?: unknown }).status;
+      return typeof status === 'number' && status >= 400 && status <= 599 ? status : 403;
+    }
+    case 'TSOCK_ERR_LIMIT':
+      return (err as { perClient?: unknown }).perClient ? 429 : 503;
     case 'TSOCK_ERR_BAD_REQUEST':
     case 'TSOCK_ERR_SUBPROTOCOL':
       return 400;
@@ -172,8 +186,7 @@ export function toHttpStatus(err: unknown): number {
 
 /** The WebSocket close code a failure gets when it happens after the upgrade (RFC 6455 7.4.1). */
 export function toCloseCode(err: unknown): number {
-  if (!(err instanceof TsockifyError)) return 1011;
-  switch (err.code) {
+  switch (errorCode(err)) {
     case 'TSOCK_ERR_TOKEN_INVALID':
     case 'TSOCK_ERR_AUTH':
     case 'TSOCK_ERR_TARGET_DENIED':

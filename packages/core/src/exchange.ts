@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
-import { PluginUnavailableError, TokenInvalidError, TsockifyError, toHttpStatus } from './errors.js';
+import { PluginUnavailableError, TokenInvalidError, errorCode, toHttpStatus } from './errors.js';
 import { TargetPolicyError } from './allow-list.js';
 import { sealCookie, setCookieHeader } from './cookie.js';
 import { tokenHash } from './token-hash.js';
@@ -47,7 +47,7 @@ export async function exchangeCookie(
     if (status === 503) res.setHeader('Retry-After', '5');
     const reason = publicReason(err);
     sendPlain(status, reason);
-    const code = err instanceof TsockifyError ? err.code : 'TSOCK_ERR_INTERNAL';
+    const code = errorCode(err) ?? 'TSOCK_ERR_INTERNAL';
     log[status >= 500 ? 'warn' : 'info']({ ...where, status, reason, code, ...failureFields(err, status) }, 'cookie exchange refused');
   }
 }

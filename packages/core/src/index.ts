@@ -16,6 +16,7 @@ export {
   RecordError,
   ListenError,
   toHttpStatus,
+  errorCode,
   toCloseCode,
 } from './errors.js';
 export type { TsockifyErrorCode } from './errors.js';

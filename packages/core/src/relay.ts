@@ -100,6 +100,9 @@ export class Session {
   private lingerTimer: NodeJS.Timeout | undefined;
   private lastCode = 1006;
   private lastReason = '';
+  /** The close we sent first, if we did: reported when the client drops without echoing it. */
+  private sentCode: number | undefined;
+  private sentReason = '';
   /** Heartbeat bookkeeping: pings sent since the last pong. */
   missedPongs = 0;
   /** When bytes last moved either way (ms since the epoch); read by the idle sweep. */
@@ -128,6 +131,15 @@ export class Session {
     if ('setKeepAlive' in clientSocket) (clientSocket as Socket).setKeepAlive(true, 60_000);
   }
 
+  /** Send our close frame, remembering it in case the client drops without echoing it. */
+  private sendClose(code: number, reason: string): void {
+    if (this.sentCode === undefined) {
+      this.sentCode = code;
+      this.sentReason = reason;
+    }
+    this.ws.close(code, reason);
+  }
+
   /** Close the session when its authorisation ends (token expiry). */
   expireAt(when: number): void {
     const delay = Math.max(0, when - Date.now());
@@ -144,7 +156,7 @@ export class Session {
     if (this.closing) return;
     this.closing = true;
     this.initiator = initiator;
-    this.ws.close(code, reason);
+    this.sendClose(code, reason);
     this.target.end();
   }
 
@@ -233,7 +245,7 @@ export class Session {
     if (this.closing) return;
     this.closing = true;
     this.initiator = 'target';
-    this.ws.close(1000, 'Target closed');
+    this.sendClose(1000, 'Target closed');
     this.target.end();
   }
 
@@ -246,7 +258,7 @@ export class Session {
       s.initiator = 'target';
       s.failure = `target error: ${err.code ?? err.message}`;
       // 1011: the server hit a condition it could not recover from (RFC 6455 7.4.1).
-      s.ws.close(1011, 'Target connection error');
+      s.sendClose(1011, 'Target connection error');
     }
     this.destroy();
   }
@@ -267,15 +279,17 @@ export class Session {
 
   private static onWsClose(this: WebSocket, code: number, reason: Buffer): void {
     const s = sessionOf(this);
-    s.lastCode = code;
-    s.lastReason = reason.toString();
+    // 1006: no close frame came back. If we had sent one, that is how the session ended.
+    const echoed = code !== 1006 || s.sentCode === undefined;
+    s.lastCode = echoed ? code : s.sentCode!;
+    s.lastReason = echoed ? reason.toString() : s.sentReason;
     if (!s.closing) {
       s.closing = true;
       s.initiator = 'client';
     }
     const target = s.target;
     if (target.destroyed) {
-      s.finish(code, s.lastReason);
+      s.finish(s.lastCode, s.lastReason);
       return;
     }
     // Flush what the client sent (already written) with a FIN, then keep reading and
@@ -287,7 +301,7 @@ export class Session {
     target.resume();
     s.lingerTimer = setTimeout(() => target.destroy(), s.opts.lingerMs);
     s.lingerTimer.unref();
-    s.finish(code, s.lastReason);
+    s.finish(s.lastCode, s.lastReason);
   }
 
   private finish(code: number, reason: string): void {

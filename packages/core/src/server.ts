@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { lookup } from 'node:dns/promises';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from './logger.js';
@@ -10,7 +11,7 @@ import type { TsockifyOptions, ResolvedOptions } from './options.js';
 import type { Target } from './plugins.js';
 import { resolveOptions } from './options.js';
 import { formatTarget } from './plugins.js';
-import { LimitError, ListenError, MethodNotAllowedError, TsockifyError, toHttpStatus } from './errors.js';
+import { LimitError, ListenError, MethodNotAllowedError, errorCode, toHttpStatus } from './errors.js';
 import { authorise, buildContext, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
 import { dialTarget } from './target.js';
 import { dialChecked } from './allow-list.js';
@@ -59,6 +60,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly netServers: net.Server[] = [];
+  /** Every accepted socket, so that close() can also drop idle keep-alive HTTP connections. */
+  private readonly accepted = new Set<net.Socket>();
   private readonly httpServer: http.Server;
   private readonly httpsServer: https.Server | undefined;
   private readonly web: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -182,7 +185,12 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
           await listenOn(server, { port: l.port ?? 0, host: '0.0.0.0' });
         }
       } else {
-        await listenOn(server, { port: l.port ?? 0, host: l.host, ...(l.preferIpv6 ? { ipv6Only: false } : {}) });
+        let host = l.host;
+        if (l.preferIpv6 && net.isIP(host) === 0) {
+          // websockify -6: a name that has an IPv6 address listens on it.
+          host = await lookup(host, { family: 6 }).then((a) => a.address, () => host);
+        }
+        await listenOn(server, { port: l.port ?? 0, host, ...(net.isIPv6(host) ? { ipv6Only: false } : {}) });
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -244,7 +252,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
           () => this.web!(req, res),
           (err: unknown) => {
             const status = toHttpStatus(err);
-            const headers = err instanceof TsockifyError && 'headers' in err ? (err as { headers: Record<string, string> }).headers : {};
+            const headers = errorCode(err) === 'TSOCK_ERR_AUTH' ? ((err as { headers?: Record<string, string> }).headers ?? {}) : {};
             for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
             this.sendPlain(res, status, '');
           },
@@ -275,8 +283,10 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       setTimeout(() => { s.terminate('shutdown timeout'); resolve(); }, 3000).unref();
     }));
     await Promise.all(ended);
-    this.httpServer.closeAllConnections();
-    this.httpsServer?.closeAllConnections();
+    // closeAllConnections() only knows sockets of servers that listen() themselves; ours are
+    // handed over by emit('connection'), so drop what is left (idle keep-alive, half-sent requests).
+    for (const socket of this.accepted) socket.destroy();
+    this.accepted.clear();
     for (const p of [this.options.tokenPlugin, this.options.authPlugin]) {
       try {
         await p?.close?.();
@@ -295,6 +305,16 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     });
     server.on('request', (req, res) => {
       this.requestArrived(req.socket);
+      if (this.log.isLevelEnabled?.('debug')) {
+        // websockify -v: one access line per request. The query is left out: it may hold a token.
+        res.once('finish', () => {
+          const url = req.url ?? '/';
+          const q = url.indexOf('?');
+          this.log.debug({
+            remoteAddress: req.socket.remoteAddress, method: req.method, path: q >= 0 ? url.slice(0, q) : url, status: res.statusCode,
+          }, 'request');
+        });
+      }
       this.handleRequest(req, res);
     });
     // CONNECT is not for us; without a listener node would drop the socket without a word.
@@ -315,6 +335,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   /** Tell plain from TLS by the first byte (0x16 handshake, 0x80 SSLv2 hello), as websockify does. */
   private onConnection(socket: net.Socket): void {
     socket.on('error', onSocketError);
+    this.accepted.add(socket);
+    socket.once('close', () => this.accepted.delete(socket));
     if (!this.httpsServer) {
       this.expectRequest(socket);
       this.httpServer.emit('connection', socket);
@@ -377,7 +399,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     } catch (err) {
       targetSocket?.destroy();
       const status = rejectUpgrade(socket, err);
-      const code = err instanceof TsockifyError ? err.code : 'TSOCK_ERR_INTERNAL';
+      const code = errorCode(err) ?? 'TSOCK_ERR_INTERNAL';
       const info: RejectInfo = { remoteAddress: ctx.remoteAddress, path: ctx.path, status, reason: publicReason(err), code };
       const level = status >= 500 ? 'warn' : 'info';
       log[level]({ ...info, ...tokenFields(ctx.token, ctx.tokenSource), ...(target ? { target: formatTarget(target) } : {}), ...failureFields(err, status) }, 'handshake refused');

@@ -64,6 +64,8 @@ export function dialTarget(target: Target, opts: DialOptions): Promise<net.Socke
       tcp.on('error', (err) => socket.destroy(err));
       socket = tls.connect({
         socket: tcp,
+        // The host-name check uses `host`; without it node checks against "localhost".
+        host: target.host,
         ...(servername !== undefined ? { servername } : {}),
         ...(tlsOpts.ca !== undefined ? { ca: tlsOpts.ca } : {}),
         // A pinned certificate is checked below by fingerprint, whoever signed it.

@@ -6,8 +6,8 @@ import type { RequestContext, Target } from './plugins.js';
 import type { ResolvedOptions } from './options.js';
 import { openCookie } from './cookie.js';
 import {
-  AuthenticationError,
   BadRequestError,
+  errorCode,
   MethodNotAllowedError,
   PluginUnavailableError,
   SubprotocolError,
@@ -170,17 +170,11 @@ export async function callPlugin<T>(what: string, ms: number, fn: () => T | Prom
   try {
     return await Promise.race([call, timeout]);
   } catch (err) {
-    if (wrapUnknown && !hasTsockifyCode(err)) throw new PluginUnavailableError(`${what} failed`, { cause: err });
+    if (wrapUnknown && !(err instanceof Error && errorCode(err))) throw new PluginUnavailableError(`${what} failed`, { cause: err });
     throw err;
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A tsockify error by its code (a plugin built against another copy of the core throws other classes). */
-function hasTsockifyCode(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return err instanceof Error && typeof code === 'string' && code.startsWith('TSOCK_ERR_');
 }
 
 /** Look a token up with the plugin, bounded by `pluginTimeoutMs`. `null` → 401 unknown token. */
@@ -210,17 +204,30 @@ export async function authorise(ctx: RequestContext, options: ResolvedOptions): 
   return { ctx: withTarget, target };
 }
 
-/** A short reason safe to send to the client: never a token, never a stack. */
+/** A short reason safe to send to the client: never a token, never a stack, never an internal address. */
 export function publicReason(err: unknown): string {
-  // A backend's message names hosts and errors: the log has it, the client a short reason.
-  if (err instanceof PluginUnavailableError) return 'authorisation backend unavailable, try again';
-  if (err instanceof TsockifyError) return err.message;
-  return 'internal error';
+  // Backend and dial errors name hosts and addresses: the log has them, the client a short reason.
+  switch (errorCode(err)) {
+    case undefined:
+      return 'internal error';
+    case 'TSOCK_ERR_PLUGIN_UNAVAILABLE':
+      return 'authorisation backend unavailable, try again';
+    case 'TSOCK_ERR_TARGET_UNREACHABLE':
+      return 'cannot connect to the VNC server';
+    case 'TSOCK_ERR_TARGET_TIMEOUT':
+      return 'the VNC server did not answer in time';
+    default:
+      return (err as Error).message;
+  }
 }
 
+/** A reason phrase must be one line of visible ASCII (RFC 9112 section 4). */
+const SAFE_REASON = /^[\x20-\x7e]{1,80}$/;
+
 /**
- * Refuse an upgrade with an HTTP status, then close. Auth rejections carry their headers and
- * no body (as websockify's auth plugins do); others a one-line plain-text reason.
+ * Refuse an upgrade with an HTTP status, then close. Auth rejections carry their headers, no
+ * body, and their message as the reason phrase (websockify: `403 Invalid Origin`); others a
+ * one-line plain-text reason in the body.
  */
 export function rejectUpgrade(socket: Duplex, err: unknown): number {
   const status = toHttpStatus(err);
@@ -228,15 +235,25 @@ export function rejectUpgrade(socket: Duplex, err: unknown): number {
     socket.destroy();
     return status;
   }
-  const headers: string[] = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`, 'Connection: close'];
+  const code = errorCode(err);
+  const message = (err as { message?: unknown } | null)?.message;
+  const phrase = code === 'TSOCK_ERR_AUTH' && typeof message === 'string' && SAFE_REASON.test(message)
+    ? message
+    : STATUS_CODES[status] ?? 'Error';
+  const headers: string[] = [`HTTP/1.1 ${status} ${phrase}`, 'Connection: close'];
   let body = '';
-  if (err instanceof AuthenticationError) {
-    for (const [k, v] of Object.entries(err.headers)) headers.push(`${k}: ${v}`);
+  if (code === 'TSOCK_ERR_AUTH') {
+    const extra = (err as { headers?: unknown }).headers;
+    if (extra && typeof extra === 'object') {
+      for (const [k, v] of Object.entries(extra as Record<string, unknown>)) {
+        if (typeof v === 'string' && !/[\r\n]/.test(k + v)) headers.push(`${k}: ${v}`);
+      }
+    }
   } else {
     body = `${publicReason(err)}\n`;
     headers.push('Content-Type: text/plain; charset=utf-8');
   }
-  if (status === 400 && err instanceof BadRequestError && err.message.includes('Version')) {
+  if (code === 'TSOCK_ERR_BAD_REQUEST' && (message as string).includes('Version')) {
     headers.push('Sec-WebSocket-Version: 13');
   }
   if (status === 405) headers.push('Allow: GET');

@@ -28,16 +28,18 @@ export function novncRoot(): string {
 }
 
 /**
- * The folders `tsockify --viewer` serves: the page at `/`, and the two folders of noVNC's ES
- * modules it imports (`core/` and `vendor/`, which `core/` imports by relative path) under
- * `/novnc/`. noVNC 1.7 ships plain browser-loadable ES modules with only relative imports,
- * so no bundler is needed. Serve them by longest prefix.
+ * The folders `tsockify --viewer` serves: the page at `base` (default `/`), and the two
+ * folders of noVNC's ES modules it imports (`core/` and `vendor/`, which `core/` imports by
+ * relative path) under `${base}novnc/`. noVNC 1.7 ships plain browser-loadable ES modules with
+ * only relative imports, so no bundler is needed, and the page works under any prefix (it
+ * uses relative URLs). Serve them by longest prefix.
  */
-export function viewerMounts(): ViewerMount[] {
+export function viewerMounts(base = '/'): ViewerMount[] {
+  if (!base.startsWith('/') || !base.endsWith('/')) throw new Error(`viewer base "${base}" must start and end with "/"`);
   const novnc = novncRoot();
   return [
-    { prefix: `${NOVNC_PREFIX}/core`, dir: path.join(novnc, 'core') },
-    { prefix: `${NOVNC_PREFIX}/vendor`, dir: path.join(novnc, 'vendor') },
-    { prefix: '/', dir: viewerRoot },
+    { prefix: `${base}novnc/core`, dir: path.join(novnc, 'core') },
+    { prefix: `${base}novnc/vendor`, dir: path.join(novnc, 'vendor') },
+    { prefix: base === '/' ? '/' : base.slice(0, -1), dir: viewerRoot },
   ];
 }

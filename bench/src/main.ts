@@ -87,7 +87,7 @@ export function parseBenchArgs(argv: string[], log: (line: string) => void = (l)
     rttMaxCount: quick ? 2000 : 50_000,
     setupMaxCount: quick ? 500 : 100_000,
     // websockify forks a process per session: 200 at once take it many seconds.
-    sessionTimeoutMs: quick ? 3000 : 30_000,
+    sessionTimeoutMs: quick ? 5000 : 30_000,
     workDir: defaultWorkDir(),
     websockifyBin: values.websockify ?? '/usr/bin/websockify',
     tsockifyBin: path.join(repoRoot, 'packages/cli/bin/tsockify.js'),

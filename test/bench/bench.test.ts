@@ -27,7 +27,10 @@ describe('bench', () => {
             if (!runs(subject, def.scenario) || (def.proxiesOnly && (subject === 'tcp' || subject === 'ws'))) continue;
             const v = results.values[def.id]?.[subject]?.[0];
             expect(v, `${def.id} for ${subject}\n${lines.join('\n')}`).to.be.a('number');
-            expect(Number.isFinite(v) && v! > 0, `${def.id} for ${subject} = ${v}`).to.equal(true);
+            // A PSS difference over 20 sessions is within one GC's noise and may come out
+            // negative; every other figure is a count, a rate or a time.
+            const ok = def.unit === 'KiB' ? Number.isFinite(v) : Number.isFinite(v) && v! > 0;
+            expect(ok, `${def.id} for ${subject} = ${v}\n${lines.join('\n')}`).to.equal(true);
           }
         }
         const md = fs.readFileSync(out, 'utf8');

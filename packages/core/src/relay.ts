@@ -103,8 +103,9 @@ export class Session {
   /** The close we sent first, if we did: reported when the client drops without echoing it. */
   private sentCode: number | undefined;
   private sentReason = '';
-  /** Heartbeat bookkeeping: pings sent since the last pong. */
+  /** Heartbeat bookkeeping: pings sent since the last pong, and when the next ping is due (0 = not yet scheduled). */
   missedPongs = 0;
+  nextPingAt = 0;
   /** When bytes last moved either way (ms since the epoch); read by the idle sweep. */
   lastActivity = Date.now();
 

@@ -126,7 +126,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       });
     }
     if (this.options.heartbeatMs > 0) {
-      this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+      this.heartbeat = setInterval(() => this.beat(), Math.max(25, this.options.heartbeatMs / 4));
       this.heartbeat.unref();
     }
     const idle = this.options.sessionIdleTimeoutMs;
@@ -513,7 +513,14 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
 
   /** Ping every session; a peer that missed two pings in a row is gone (websockify never notices). */
   private beat(): void {
+    const now = Date.now();
+    const every = this.options.heartbeatMs;
     for (const s of this.sessions) {
+      // Each session is pinged every `every` ms from its own start, like websockify's
+      // per-session timer, without a timer per session: the sweep runs four times as often.
+      if (s.nextPingAt === 0) s.nextPingAt = s.info.startedAt + every;
+      if (now < s.nextPingAt) continue;
+      s.nextPingAt = now + every;
       if (s.missedPongs >= 2) {
         this.log.info({ session: s.info.id }, 'no pong for two heartbeats: closing dead session');
         s.terminate('dead peer: no pong');

@@ -158,8 +158,9 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push(ctx.command);
   L.push('```');
   L.push('');
-  L.push('`pnpm bench -- --help` lists the flags (`--rounds`, `--duration`, `--scenarios`, `--subjects`, `--idle`, `--parallel`, `--quick`, `--out`, `--json`).'
-    + ' `pnpm --filter @tsockify/bench run micro` runs the benchmark.js microbenchmarks of the hot functions.');
+  L.push('`pnpm bench -- --help` lists the flags (`--rounds`, `--duration`, `--scenarios`, `--subjects`, `--idle`, `--parallel`, `--quick`, `--out`, `--json`, and `--render FILE` to rewrite this page from saved results).'
+    + ' `pnpm --filter @tsockify/bench run micro` runs the benchmark.js microbenchmarks of the hot functions (relay message path, ws frame parsing, record encoding, signed-token verification);'
+    + ' `pnpm --filter @tsockify/bench run profile -- cpu|heap` the profiles behind the notes below.');
   L.push('');
 
   L.push('## What each subject is');

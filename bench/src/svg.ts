@@ -46,7 +46,7 @@ function panel(y0: number, title: string, subtitle: string, rows: Row[], lo: num
         parts.push(`<rect x="${LABEL_W}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLORS[b.subject]}" rx="2"><title>${esc(`${SUBJECT_LABEL[b.subject]}: ${b.text}`)}</title></rect>`);
         parts.push(`<text x="${(LABEL_W + w + 5).toFixed(1)}" y="${y + BAR_H - 2}" class="val">${esc(b.text)}</text>`);
       } else {
-        parts.push(`<text x="${LABEL_W + 5}" y="${y + BAR_H - 2}" class="val">${esc(`${SUBJECT_LABEL[b.subject]}: not measured`)}</text>`);
+        parts.push(`<text x="${LABEL_W + 5}" y="${y + BAR_H - 2}" class="val">${esc(b.text)}</text>`);
       }
       y += BAR_H + BAR_GAP;
     }
@@ -90,7 +90,7 @@ function speedRows(r: Results): Row[] {
     for (const subj of ['tsockify', 'tsockify-trim', 'websockify', 'tcp-relay', 'tcp'] as const) {
       if (!r.subjects.includes(subj) || !r.values[d.m]?.[subj]) continue;
       const v = rel(d.m, subj, d.lower);
-      bars.push({ subject: subj, value: v, text: `${SUBJECT_LABEL[subj]} ${fmt(v)}×` });
+      bars.push({ subject: subj, value: v, text: Number.isFinite(v) ? `${SUBJECT_LABEL[subj]} ${fmt(v)}×` : `${SUBJECT_LABEL[subj]}: not measured` });
     }
     let target = d.target;
     let targetText = d.targetText;
@@ -115,7 +115,12 @@ function memoryRows(r: Results): Row[] {
       const v = median((r.values[m]?.[subj] ?? []).filter((x): x is number => x !== undefined));
       const held = median(r.idle.filter((d) => d.subject === subj && d.asked === n && d.skipped === undefined).map((d) => d.echoing));
       const heldText = Number.isFinite(held) ? ` (${Math.round(held).toLocaleString('en-US')} held)` : '';
-      bars.push({ subject: subj, value: v, text: `${SUBJECT_LABEL[subj]} ${fmt(v)} KiB${heldText}` });
+      const reached = Math.max(0, ...r.idle.filter((d) => d.subject === subj && d.skipped === undefined).map((d) => d.echoing));
+      bars.push({
+        subject: subj,
+        value: v,
+        text: Number.isFinite(v) ? `${SUBJECT_LABEL[subj]} ${fmt(v)} KiB${heldText}` : `${SUBJECT_LABEL[subj]}: not attempted (held at most ${reached.toLocaleString('en-US')} in a smaller tier)`,
+      });
     }
     rows.push({ label: `idle sessions, ${n.toLocaleString('en-US')} asked`, bars, ...(n === 10_000 ? { marker: { value: 12, text: 'target: ≤ 12 KiB' } } : {}) });
   }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
-import { createCliLogger, scrubTokens } from '../../packages/cli/src/logging.js';
+import { createCliLogger, scrubObject, scrubTokens } from '../../packages/cli/src/logging.js';
 
 /** A console stand-in without an fd, so the logger writes JSON lines into it. */
 function capture(): { stream: Writable; lines(): Array<Record<string, unknown>>; text(): string } {
@@ -44,6 +44,19 @@ describe('cli logging', () => {
       const loud = capture();
       (await loggerInto(loud.stream, true)).logger.debug('shown');
       expect(loud.lines()[0]).to.include({ msg: 'shown', level: 20 });
+    });
+  });
+
+  describe('#scrubObject', () => {
+    it('redacts secret fields in any case and at depth, and token= values, without touching the original', () => {
+      const original = { session: 1, Token: 't0k', req: { headers: { Authorization: 'Basic eA==', cookie: 'a=b' } }, url: '/?token=s3cret&x=1' };
+      const clean = scrubObject(original);
+      expect(clean).to.deep.equal({
+        session: 1, Token: '[redacted]', req: { headers: { Authorization: '[redacted]', cookie: '[redacted]' } }, url: '/?token=[redacted]&x=1',
+      });
+      expect(original.Token).to.equal('t0k');
+      const untouched = { a: 1, b: { c: 'plain' } };
+      expect(scrubObject(untouched)).to.equal(untouched);
     });
   });
 

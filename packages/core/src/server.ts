@@ -67,12 +67,6 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   private readonly web: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private idleSweep: NodeJS.Timeout | undefined;
-  /**
-   * Connections that have not finished their first request yet. Node checks headersTimeout
-   * only for servers that called listen() themselves; ours get sockets by emit('connection'),
-   * so the slowloris bound is kept here.
-   */
-  private readonly awaitingRequest = new WeakMap<Duplex, NodeJS.Timeout>();
   /** Sessions and upgrades in progress per client address, for maxConnectionsPerClient. */
   private readonly perClient = new Map<string, number>();
   private sessionCounter = 0;
@@ -432,22 +426,26 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   }
 
   /** Start the headers clock: a client that has not sent a whole request by then is dropped. */
+  /**
+   * Start the headers clock: a client that has not sent a whole request by then is dropped.
+   * Node checks headersTimeout only for servers that called listen() themselves; ours get
+   * sockets by emit('connection'), so the slowloris bound is kept here.
+   */
   private expectRequest(socket: Duplex): void {
     const timer = setTimeout(() => {
       this.log.debug({ remoteAddress: (socket as net.Socket).remoteAddress }, 'request headers not received in time');
       socket.destroy();
     }, this.options.headersTimeoutMs);
     timer.unref();
-    this.awaitingRequest.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
+    (socket as WithHeadersTimer)[kHeadersTimer] = timer;
+    socket.once('close', clearHeadersTimer);
   }
 
+  /** The request is here: drop the timer and its listener so a long session holds neither. */
   private requestArrived(socket: Duplex): void {
-    const timer = this.awaitingRequest.get(socket);
-    if (timer) {
-      clearTimeout(timer);
-      this.awaitingRequest.delete(socket);
-    }
+    if ((socket as WithHeadersTimer)[kHeadersTimer] === undefined) return;
+    clearHeadersTimer.call(socket);
+    socket.removeListener('close', clearHeadersTimer);
   }
 
   /** Refuse before any work when a limit is reached. The caller has already reserved a slot. */
@@ -536,6 +534,16 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+const kHeadersTimer = Symbol('tsockify.headersTimer');
+type WithHeadersTimer = Duplex & { [kHeadersTimer]?: NodeJS.Timeout };
+
+/** Shared by every connection (no closure per socket): stop the socket's headers timer. */
+function clearHeadersTimer(this: Duplex): void {
+  const s = this as WithHeadersTimer;
+  clearTimeout(s[kHeadersTimer]);
+  s[kHeadersTimer] = undefined;
 }
 
 /** Errors on client sockets are reported through the session or request that owns them. */

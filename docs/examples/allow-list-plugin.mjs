@@ -82,7 +82,7 @@ export async function createTokenPlugin(source, options = {}) {
       }
       const client = unmapIpv4(ctx.remoteAddress);
       if (!entry.from.check(client, net.isIPv6(client) ? 'ipv6' : 'ipv4')) {
-        // The reason goes to the log only: AuthenticationError answers with status and headers.
+        // The message becomes the HTTP reason phrase ("403 token not allowed from this address"); no body.
         ctx.log.info({ client, user: entry.user }, 'AllowListTokens: token used from a network it is not allowed from');
         throw new AuthenticationError('token not allowed from this address', 403);
       }

@@ -104,7 +104,7 @@ describe('upgrade', () => {
       s.on('reject', (r) => rejects.push(r));
       const r = await tryUpgrade(`ws://127.0.0.1:${s.port}/`, 'binary');
       expect(r.status).to.equal(502);
-      // The client gets a short public reason; the address and the errno stay in the log.
+      // The client gets a short public reason; the log line keeps the address and the errno (cause).
       expect(r.body).to.equal('cannot connect to the VNC server\n');
       expect(rejects[0]).to.include({ status: 502, code: 'TSOCK_ERR_TARGET_UNREACHABLE' });
       await s.close();

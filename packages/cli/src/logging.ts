@@ -79,6 +79,9 @@ function prettyStream(pinoPretty: PrettyFactory, destination: DestinationStream 
     translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
     ignore: 'pid,hostname,name',
     singleLine: true,
+    // By default pino-pretty shows `err`/`error` only as Error objects with a stack; ours are
+    // short strings (why a session failed), which it would drop.
+    errorLikeObjectKeys: [],
   }) as unknown as DestinationStream;
 }
 

@@ -64,5 +64,8 @@ export function failureFields(err: unknown, status: number): Record<string, stri
     const cause = err.cause instanceof Error ? err.cause.message : err.cause !== undefined ? String(err.cause) : undefined;
     return { err: err.message, ...(cause !== undefined ? { cause } : {}) };
   }
+  // The client got a short public reason; the log keeps the address and the errno or TLS error.
+  const code = errorCode(err);
+  if (code === 'TSOCK_ERR_TARGET_UNREACHABLE' || code === 'TSOCK_ERR_TARGET_TIMEOUT') return { cause: (err as Error).message };
   return status === 500 ? { err: String(err) } : {};
 }

@@ -111,6 +111,22 @@ describe('upgrade', () => {
     });
   });
 
+  describe('refusal logs', () => {
+    it('logs why a dial failed (address and errno) while the client gets only the public reason', async () => {
+      const deadPort = await freePort();
+      const lines: Array<Record<string, unknown>> = [];
+      const log = (obj: object | string, msg?: string): void => { lines.push(typeof obj === 'string' ? { msg: obj } : { ...obj, msg }); };
+      const logger = { debug: log, info: log, warn: log, error: log, child: () => logger };
+      const s = createServer({ listen: { host: '127.0.0.1', port: 0 }, target: `127.0.0.1:${deadPort}`, logger });
+      await s.listen();
+      const r = await tryUpgrade(`ws://127.0.0.1:${s.port}/`, 'binary');
+      await s.close();
+      expect(r.status).to.equal(502);
+      const refused = lines.find((l) => l.msg === 'handshake refused');
+      expect(refused?.cause).to.equal(`connection refused by 127.0.0.1:${deadPort}`);
+    });
+  });
+
   describe('tokens', () => {
     it('answers 401 for a missing or unknown token, without the token in the reason', async () => {
       const s = createServer({

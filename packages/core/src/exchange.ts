@@ -6,8 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from './logger.js';
 import type { ResolvedOptions } from './options.js';
-import { PluginUnavailableError, TokenInvalidError, errorCode, toHttpStatus } from './errors.js';
-import { TargetPolicyError } from './allow-list.js';
+import { TokenInvalidError, errorCode, toHttpStatus } from './errors.js';
 import { sealCookie, setCookieHeader } from './cookie.js';
 import { tokenHash } from './token-hash.js';
 import { buildContext, lookupToken, publicReason } from './upgrade.js';
@@ -57,15 +56,24 @@ export function tokenFields(token: string | undefined, source: string | undefine
   return token === undefined ? {} : { tokenHash: tokenHash(token), ...(source ? { tokenSource: source } : {}) };
 }
 
-/** Log fields that say why, beyond the short public reason. */
+/**
+ * Log fields that say why, beyond the short public reason. Read by error code, like the
+ * status mapping, so errors from a plugin's own copy of the core say why too.
+ */
 export function failureFields(err: unknown, status: number): Record<string, string> {
-  if (err instanceof TargetPolicyError) return { detail: err.detail };
-  if (err instanceof PluginUnavailableError) {
-    const cause = err.cause instanceof Error ? err.cause.message : err.cause !== undefined ? String(err.cause) : undefined;
-    return { err: err.message, ...(cause !== undefined ? { cause } : {}) };
+  const e = err as { message?: unknown; detail?: unknown; cause?: unknown };
+  switch (errorCode(err)) {
+    case 'TSOCK_ERR_TARGET_DENIED':
+      return typeof e.detail === 'string' ? { detail: e.detail } : {};
+    case 'TSOCK_ERR_PLUGIN_UNAVAILABLE': {
+      const cause = e.cause instanceof Error ? e.cause.message : e.cause !== undefined ? String(e.cause) : undefined;
+      return { err: String(e.message), ...(cause !== undefined ? { cause } : {}) };
+    }
+    case 'TSOCK_ERR_TARGET_UNREACHABLE':
+    case 'TSOCK_ERR_TARGET_TIMEOUT':
+      // The client got a short public reason; the log keeps the address and the errno or TLS error.
+      return { cause: String(e.message) };
+    default:
+      return status === 500 ? { err: String(err) } : {};
   }
-  // The client got a short public reason; the log keeps the address and the errno or TLS error.
-  const code = errorCode(err);
-  if (code === 'TSOCK_ERR_TARGET_UNREACHABLE' || code === 'TSOCK_ERR_TARGET_TIMEOUT') return { cause: (err as Error).message };
-  return status === 500 ? { err: String(err) } : {};
 }

@@ -197,7 +197,8 @@ export async function authorise(ctx: RequestContext, options: ResolvedOptions): 
     target = await lookupToken(ctx.token, ctx, options);
   }
   if (!target) throw new TsockifyError('TSOCK_ERR_INVALID_OPTION', 'no target configured: give a target or a token plugin');
-  if (target.expiresAt !== undefined && target.expiresAt <= Date.now()) throw new TokenInvalidError('token expired');
+  // A plugin's target was checked by lookupToken; a static one may carry an expiry too.
+  if (!options.tokenPlugin && target.expiresAt !== undefined && target.expiresAt <= Date.now()) throw new TokenInvalidError('token expired');
   const withTarget: RequestContext = { ...ctx, target };
   const auth = options.authPlugin;
   if (auth) await callPlugin(`auth plugin ${auth.name ?? ''}`.trim(), options.pluginTimeoutMs, () => auth.authenticate(withTarget), false);

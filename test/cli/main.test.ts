@@ -137,7 +137,45 @@ describe('tsockify command', () => {
     });
   });
 
+  describe('limit flags', () => {
+    it('--max-connections-per-client refuses the excess session with 429 and keeps the first one relaying', async () => {
+      const t = await startListening(['--max-connections-per-client', '1', `127.0.0.1:${target.port}`]);
+      const first = await openWs(t.url());
+      try {
+        await openWs(t.url());
+        expect.fail('the second session from one address should be refused');
+      } catch (err) {
+        expect(String(err)).to.match(/429/);
+      }
+      expect(await echoRoundTrip(first, 'still here')).to.equal('still here');
+      await closeWs(first);
+      await t.proc.stop();
+    });
+
+    it('--session-idle-timeout closes a silent session with 1000 "Idle timeout"', async () => {
+      const t = await startListening(['--session-idle-timeout', '1', `127.0.0.1:${target.port}`]);
+      const ws = await openWs(t.url());
+      expect(await waitClose(ws)).to.deep.equal({ code: 1000, reason: 'Idle timeout' });
+      await t.proc.stop();
+    });
+  });
+
   describe('web and target TLS options', () => {
+    it('--viewer beside --web leaves / to the folder and serves the viewer at /viewer/', async () => {
+      const t = await startListening(['--web', '/usr/share/novnc', '--viewer', `127.0.0.1:${target.port}`]);
+      const base = `http://127.0.0.1:${t.port}`;
+      const folder = await fetch(`${base}/vnc.html`);
+      expect(folder.status).to.equal(200);
+      expect(await folder.text()).to.include('noVNC');
+      const viewer = await fetch(`${base}/viewer/`);
+      expect(viewer.status).to.equal(200);
+      expect(viewer.headers.get('content-type')).to.match(/^text\/html/);
+      const rfb = await fetch(`${base}/viewer/novnc/core/rfb.js`);
+      expect(rfb.status).to.equal(200);
+      expect(rfb.headers.get('content-type')).to.match(/^text\/javascript/);
+      await t.proc.stop();
+    });
+
     it('--viewer serves the built-in viewer page and noVNC at /', async () => {
       const t = await startListening(['--viewer', `127.0.0.1:${target.port}`]);
       const page = await fetch(`http://127.0.0.1:${t.port}/`);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { createServer, type TsockifyServer, type SessionCloseInfo, type TsockifyOptions } from '../../packages/core/src/index.js';
+import { READ_BUFFER_SIZE, freeReadBuffers } from '../../packages/core/src/read-buffers.js';
 import { startTcpTarget, type TcpTargetServer } from '../helpers/net.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -172,6 +173,58 @@ describe('relay', () => {
       raw.resume();
       expect((await closed).code).to.equal(1000);
       expect(sha(Buffer.concat(messages))).to.equal(sha(payload));
+    });
+  });
+  describe('reused read buffers', () => {
+    /** Write `payload` in pieces of mixed sizes, yielding between them so reads come short and full. */
+    async function writeMixed(s: net.Socket, payload: Buffer, seed: number): Promise<void> {
+      const sizes = [1, 7, 64, 2048, 2049, 5000, READ_BUFFER_SIZE, 3 * READ_BUFFER_SIZE + 5, 300_000];
+      let off = 0;
+      for (let i = seed; off < payload.length; i++) {
+        const n = sizes[(i * 7 + seed) % sizes.length]!;
+        const ok = s.write(payload.subarray(off, off + n));
+        off += n;
+        if (!ok) await once(s, 'drain');
+        else if (i % 3 === 0) await new Promise((r) => setImmediate(r));
+      }
+      s.end();
+    }
+
+    it('keeps concurrent sessions apart through small, large and backpressured reads', async () => {
+      const sent = new Set<string>();
+      let seed = 0;
+      target = await startTcpTarget((s) => {
+        const payload = randomBytes(6 * 1024 * 1024 + seed * 977);
+        sent.add(sha(payload));
+        void writeMixed(s, payload, seed++);
+      });
+      server = await startRelay({ target: `127.0.0.1:${target.port}` });
+      const received = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+        const ws = connect(server!);
+        const { messages, closed } = collect(ws);
+        await once(ws, 'open');
+        if (i % 2 === 1) {
+          // Half the clients stall for a while: their reads back up while the others stream.
+          const raw = (ws as unknown as { _socket: net.Socket })._socket;
+          raw.pause();
+          setTimeout(() => raw.resume(), 300);
+        }
+        expect((await closed).code).to.equal(1000);
+        expect(Math.max(...messages.map((m) => m.length))).to.be.at.most(READ_BUFFER_SIZE);
+        return sha(Buffer.concat(messages));
+      }));
+      expect(new Set(received)).to.deep.equal(sent);
+    });
+
+    it('gives pooled buffers back once ws has written them, and keeps at most 64', async () => {
+      target = await startTcpTarget((s) => { void writeMixed(s, randomBytes(16 * 1024 * 1024), 3); });
+      server = await startRelay({ target: `127.0.0.1:${target.port}` });
+      const ws = connect(server);
+      const { messages, closed } = collect(ws);
+      expect((await closed).code).to.equal(1000);
+      expect(messages.reduce((n, m) => n + m.length, 0)).to.equal(16 * 1024 * 1024);
+      await new Promise((r) => setImmediate(r));
+      expect(freeReadBuffers()).to.be.within(1, 64);
     });
   });
 });

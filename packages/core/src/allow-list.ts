@@ -8,10 +8,9 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import type { Target } from './plugins.js';
-import type { TargetTlsOptions } from './options.js';
 import { InvalidOptionError, TargetDeniedError, TargetUnreachableError, TargetTimeoutError } from './errors.js';
 import { formatTarget, isUnixTarget } from './plugins.js';
-import { dialTarget } from './target.js';
+import { dialTarget, type DialOptions } from './target.js';
 
 export const ALLOW_TARGET_GRAMMAR = 'CIDR[:PORTS], e.g. 10.0.0.0/8:5900-5999, 192.168.1.7:5901, [fd00::]/8:5900,5901 or *:5900-5999';
 
@@ -224,7 +223,7 @@ async function resolveAll(host: string, timeoutMs: number, signal?: AbortSignal)
 export async function dialChecked(
   target: Target,
   addresses: string[],
-  opts: { timeoutMs: number; tls: TargetTlsOptions | undefined; signal?: AbortSignal },
+  opts: DialOptions,
 ): Promise<net.Socket> {
   if (isUnixTarget(target) || addresses.length === 0) return dialTarget(target, opts);
   const deadline = Date.now() + opts.timeoutMs;

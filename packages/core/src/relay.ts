@@ -1,8 +1,11 @@
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Logger } from './logger.js';
 import { MAX_FRAME_PAYLOAD } from './options.js';
+import {
+  SCRATCH, chooseNextReadBuffer, kPooledReads, nextReadBuffer, releaseReadBuffer, takeReadBuffer,
+} from './read-buffers.js';
 
 /** Facts about a live session, as given to `session` listeners. */
 export interface SessionInfo {
@@ -74,6 +77,13 @@ interface Tagged {
   [kSession]?: Session;
 }
 
+interface Pooled {
+  [kPooledReads]?: boolean;
+}
+
+/** Reads up to this size are copied out of SCRATCH into a small buffer from Node's slab. */
+const SMALL_COPY = 2048;
+
 function sessionOf(emitter: unknown): Session {
   return (emitter as Tagged)[kSession]!;
 }
@@ -123,13 +133,16 @@ export class Session {
     target.on('error', Session.onTargetError);
     ws.on('error', Session.onWsError);
 
-    target.on('data', Session.onTargetData);
     target.on('end', Session.onTargetEnd);
     target.on('close', Session.onTargetClose);
     ws.on('message', Session.onMessage);
     ws.on('close', Session.onWsClose);
     ws.on('pong', Session.onPong);
     if ('setKeepAlive' in clientSocket) (clientSocket as Socket).setKeepAlive(true, 60_000);
+    // A target dialled with TARGET_READS waits, paused, for this: its bytes come to
+    // onTargetRead. Any other socket (TLS targets, a library caller's own) emits 'data'.
+    if ((target as Pooled)[kPooledReads]) target.resume();
+    else target.on('data', Session.onTargetData);
   }
 
   /** Send our close frame, remembering it in case the client drops without echoing it. */
@@ -169,29 +182,76 @@ export class Session {
     this.target.destroy();
   }
 
-  /** `this` is the target socket. */
+  /**
+   * The `onread` callback of a target dialled with TARGET_READS (see read-buffers.ts); `this`
+   * is the target socket. `buf` is either the shared SCRATCH buffer, copied from and never
+   * kept, or a pooled buffer of this socket's own, handed to ws as it is.
+   */
+  static onTargetRead(this: Socket, nread: number, read: Uint8Array): boolean {
+    // Every buffer handed to this socket is a Buffer: SCRATCH or one from takeReadBuffer.
+    const buf = read as Buffer;
+    const s = (this as Tagged)[kSession];
+    const pooled = buf !== SCRATCH;
+    if (s === undefined) {
+      // dialTarget pauses the socket until its Session resumes it, so this cannot happen;
+      // if it ever did, failing the dial loudly beats losing the target's first bytes.
+      if (pooled) releaseReadBuffer(buf);
+      chooseNextReadBuffer(undefined);
+      this.destroy(new Error('target data arrived before its session started'));
+      return true;
+    }
+    // A full read means more is waiting: read on into a buffer of this socket's own.
+    const next = nread === buf.length && !s.closing ? takeReadBuffer() : undefined;
+    if (s.closing) {
+      if (pooled) releaseReadBuffer(buf);
+    } else if (pooled) {
+      s.sendToClient(buf.subarray(0, nread), buf);
+    } else if (nread <= SMALL_COPY) {
+      // Small reads (keystroke echoes, cursor updates) come from Node's shared slab.
+      const chunk = Buffer.allocUnsafe(nread);
+      SCRATCH.copy(chunk, 0, 0, nread);
+      s.sendToClient(chunk, undefined);
+    } else {
+      const own = takeReadBuffer();
+      SCRATCH.copy(own, 0, 0, nread);
+      s.sendToClient(own.subarray(0, nread), own);
+    }
+    chooseNextReadBuffer(next);
+    return true;
+  }
+
+  /** `this` is the target socket (TLS targets, and sockets not dialled with TARGET_READS). */
   private static onTargetData(this: Socket, chunk: Buffer): void {
     const s = sessionOf(this);
-    s.bytesToClient += chunk.length;
-    s.lastActivity = Date.now();
-    const taps = s.opts.taps;
-    taps?.fromTarget?.(chunk);
     if (s.closing) return;
     // Each target read becomes one message of at most 64 KiB (the websockify contract),
     // handed to ws as read: no copy, no re-slicing below that size.
     if (chunk.length <= MAX_FRAME_PAYLOAD) {
-      s.ws.send(chunk);
+      s.sendToClient(chunk, undefined);
     } else {
       for (let off = 0; off < chunk.length; off += MAX_FRAME_PAYLOAD) {
-        s.ws.send(chunk.subarray(off, off + MAX_FRAME_PAYLOAD));
+        s.sendToClient(chunk.subarray(off, off + MAX_FRAME_PAYLOAD), undefined);
       }
     }
-    const queued = s.clientSocket.writableLength;
+  }
+
+  /**
+   * Send target bytes to the client as one binary message. `pooled` is the read buffer
+   * `chunk` lies in, returned to the pool once ws has written it.
+   */
+  private sendToClient(chunk: Buffer, pooled: Buffer | undefined): void {
+    this.bytesToClient += chunk.length;
+    this.lastActivity = Date.now();
+    const taps = this.opts.taps;
+    taps?.fromTarget?.(chunk);
+    if (pooled === undefined) this.ws.send(chunk);
+    else this.ws.send(chunk, () => releaseReadBuffer(pooled));
+    const queued = this.clientSocket.writableLength;
     taps?.sentToClient?.(queued === 0);
-    if (!s.targetPaused && queued > s.opts.highWaterMark) {
-      s.targetPaused = true;
-      this.pause();
-      s.clientSocket.once('drain', Session.onClientDrain);
+    if (!this.targetPaused && queued > this.opts.highWaterMark) {
+      this.targetPaused = true;
+      this.target.pause();
+      this.clientSocket.once('drain', Session.onClientDrain);
     }
   }
 
@@ -297,8 +357,11 @@ export class Session {
     // discarding until the target closes: closing a socket with unread data sends a RST,
     // which can destroy data still in flight to the target.
     target.end();
-    target.removeListener('data', Session.onTargetData);
-    target.on('data', discard);
+    if (!(target as Pooled)[kPooledReads]) {
+      target.removeListener('data', Session.onTargetData);
+      target.on('data', discard);
+    }
+    // onTargetRead drops what arrives now that the session is closing.
     target.resume();
     s.lingerTimer = setTimeout(() => target.destroy(), s.opts.lingerMs);
     s.lingerTimer.unref();
@@ -326,3 +389,9 @@ export class Session {
 }
 
 function discard(): void {}
+
+/**
+ * Pass as `onread` when dialling a target (DialOptions.onread): its reads then go through
+ * reused buffers (read-buffers.ts) to `Session.onTargetRead`.
+ */
+export const TARGET_READS: OnReadOpts = { buffer: nextReadBuffer, callback: Session.onTargetRead };

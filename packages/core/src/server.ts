@@ -17,7 +17,7 @@ import { dialTarget } from './target.js';
 import { dialChecked } from './allow-list.js';
 import { exchangeRequestToken } from './cookie.js';
 import { exchangeCookie, failureFields, tokenFields } from './exchange.js';
-import { DEFAULT_HIGH_WATER_MARK, Session, type SessionCloseInfo, type SessionInfo, type SessionTaps } from './relay.js';
+import { DEFAULT_HIGH_WATER_MARK, Session, TARGET_READS, type SessionCloseInfo, type SessionInfo, type SessionTaps } from './relay.js';
 import { createWebHandler } from './web.js';
 import { openTaps } from './taps.js';
 
@@ -379,7 +379,9 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       const decided = await authorise(ctx, this.options);
       target = decided.target;
       if (abort.signal.aborted) return;
-      const dial = { timeoutMs: this.options.connectTimeoutMs, tls: this.options.targetTls, signal: abort.signal };
+      const dial = {
+        timeoutMs: this.options.connectTimeoutMs, tls: this.options.targetTls, signal: abort.signal, onread: TARGET_READS,
+      };
       const policy = this.options.targetPolicy;
       // With a policy, dial the very addresses that were checked (no second DNS answer).
       targetSocket = policy

@@ -4,12 +4,19 @@ import type { Target } from './plugins.js';
 import type { TargetTlsOptions } from './options.js';
 import { formatTarget, isUnixTarget } from './plugins.js';
 import { TargetTimeoutError, TargetUnreachableError } from './errors.js';
+import { kPooledReads } from './read-buffers.js';
 
 export interface DialOptions {
   timeoutMs: number;
   tls: TargetTlsOptions | undefined;
   /** Aborts the dial (the client went away while we were connecting). */
   signal?: AbortSignal;
+  /**
+   * Read plain TCP and unix targets through Node's `onread` (relay.ts passes TARGET_READS).
+   * The socket comes back paused and emits no 'data'; the Session resumes it. TLS targets
+   * ignore this and read as usual.
+   */
+  onread?: net.OnReadOpts;
 }
 
 /** Keep-alive probes start after this much silence; catches targets that vanish without a FIN. */
@@ -53,8 +60,9 @@ export function dialTarget(target: Target, opts: DialOptions): Promise<net.Socke
   return new Promise((resolve, reject) => {
     let socket: net.Socket;
     const tlsOpts = opts.tls;
+    const onread = opts.onread;
     if (isUnixTarget(target)) {
-      socket = net.connect({ path: target.unixSocket, allowHalfOpen: true });
+      socket = net.connect({ path: target.unixSocket, allowHalfOpen: true, ...(onread ? { onread } : {}) });
     } else if (tlsOpts) {
       const pinned = tlsOpts.fingerprint256 !== undefined;
       const checkIdentity = tlsOpts.checkServerIdentity ?? !pinned;
@@ -73,7 +81,15 @@ export function dialTarget(target: Target, opts: DialOptions): Promise<net.Socke
         ...(checkIdentity ? {} : { checkServerIdentity: () => undefined }),
       });
     } else {
-      socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, autoSelectFamily: true });
+      socket = net.connect({
+        host: target.host, port: target.port, allowHalfOpen: true, autoSelectFamily: true, ...(onread ? { onread } : {}),
+      });
+    }
+    if (onread && !(socket instanceof tls.TLSSocket)) {
+      // Paused before it connects, reading never starts: a greeting the target sends at once
+      // (VNC's "RFB 003.008") waits in the kernel until the session is there to take it.
+      socket.pause();
+      (socket as net.Socket & { [kPooledReads]?: boolean })[kPooledReads] = true;
     }
 
     let settled = false;

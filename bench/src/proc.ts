@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { TRIM_ENV } from './metrics.js';
 
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -44,13 +45,19 @@ export function startLogged(cmd: string, args: string[], logFile: string, env: N
   return own(child);
 }
 
-/** Fork a TypeScript helper (target or client) with an IPC channel. */
+/**
+ * Fork a TypeScript helper (target or client) with an IPC channel. The helpers are the load
+ * generators and the baselines' endpoints: they run with glibc's trim threshold raised (TRIM_ENV)
+ * so that none of them falls into the page-fault mode described in the profiling notes and
+ * becomes the bottleneck of a phase. Every subject is measured against the same helpers.
+ */
 export function forkHelper(file: string, args: string[], logFile: string): Owned {
   const fd = fs.openSync(logFile, 'a');
   // `--import tsx` resolves from the working directory: the bench package has tsx.
   const child = fork(file, args, {
     cwd: benchDir,
     execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...TRIM_ENV },
     stdio: ['ignore', fd, fd, 'ipc'],
   });
   fs.closeSync(fd);

@@ -2,7 +2,7 @@
  * The running command: logger, core options, server, startup lines, wrapped command,
  * signals and the lifecycle that decides the exit code. Loaded by `main` after parsing.
  */
-import { createServer, formatTarget, type Logger, type SessionCloseInfo, type SessionInfo, type TsockifyServer } from '@tsockify/core';
+import { createServer, formatTarget, primeAllocator, type Logger, type SessionCloseInfo, type SessionInfo, type TsockifyServer } from '@tsockify/core';
 import path from 'node:path';
 import type { CliOptions } from './args.js';
 import { createCliLogger, type CliLogger } from './logging.js';
@@ -35,6 +35,9 @@ export async function runServer(cli: CliOptions, io: MainIo, daemonChild: boolea
 async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChild: boolean): Promise<number> {
   const log = logging.logger as unknown as Logger;
   for (const w of cli.warnings) log.warn(w);
+  // On the thread pool while the server starts (packages/core/src/allocator.ts).
+  const { skipped } = primeAllocator(io.env);
+  if (skipped !== undefined) log.debug(`glibc trim threshold left as it is: ${skipped}`);
 
   const childEnv: NodeJS.ProcessEnv = { ...io.env };
   if (cli.listen.kind === 'fd' && cli.listen.from === 'systemd') {

@@ -37,6 +37,7 @@ export { TsockifyServer, createServer } from './server.js';
 export type { ServerEventMap, RejectInfo } from './server.js';
 export type { SessionInfo, SessionCloseInfo, CloseInitiator } from './relay.js';
 export { dialTarget } from './target.js';
+export { primeAllocator, allocatorPrimingSkipped } from './allocator.js';
 export type { DialOptions } from './target.js';
 export { createWebHandler } from './web.js';
 export { SessionRecorder, encodeRecordFrame } from './record.js';

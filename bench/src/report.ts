@@ -43,10 +43,7 @@ function ceilings(r: Results): string[] {
     const ts = medianRatio(series(r, m, 'tsockify'), series(r, m, 'tcp-relay'));
     const cpu = median(series(r, `${m}.cpu`, 'tcp-relay').filter((x): x is number => x !== undefined));
     if (Number.isFinite(relay)) {
-      const trim = medianRatio(series(r, m, 'tsockify-trim'), series(r, m, 'websockify'));
-      const trimCpu = median(series(r, `${m}.cpu`, 'tsockify-trim').filter((x): x is number => x !== undefined));
-      out.push(`**${name}.** The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(cpu)} CPU s/GiB; tsockify moves ${fmtRatio(ts)} of the TCP relay.`
-        + (Number.isFinite(trim) ? ` With the glibc trim setting tsockify moves ${fmtRatio(trim)} websockify at ${fmt(trimCpu)} CPU s/GiB.` : ''));
+      out.push(`**${name}.** The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(cpu)} CPU s/GiB; tsockify moves ${fmtRatio(ts)} of the TCP relay.`);
     }
   }
   for (const [m, name] of [['seq.rate', 'sequential'], ['par.rate', 'parallel']] as const) {
@@ -93,7 +90,6 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   const ratioCols: Array<[SubjectName, SubjectName]> = [];
   if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws', 'tcp-relay'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
   if (has('websockify') && has('ws')) ratioCols.push(['websockify', 'ws']);
-  if (has('tsockify-trim') && has('websockify')) ratioCols.push(['tsockify-trim', 'websockify']);
   L.push(`| figure | unit | ${subjects.map((s) => SUBJECT_LABEL[s]).join(' | ')} | ${ratioCols.map(([a, b]) => `${SUBJECT_LABEL[a]} ÷ ${SUBJECT_LABEL[b]}`).join(' | ')} |`);
   L.push(`|---|---|${subjects.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
   for (const def of metricDefs(r.idleCounts)) {
@@ -169,7 +165,6 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('- **websockify**: `/usr/bin/websockify 127.0.0.1:PORT 127.0.0.1:TARGET` (Debian\'s Python websockify; it forks a process per session).');
   L.push('- **raw TCP**: the client connects straight to the target: the machine\'s limit for moving these bytes.');
   L.push('- **ws→ws**: a `ws` client talking to a `ws` server (inside the target process) that speaks the same protocol: the limit for any one-hop WebSocket relay using this client.');
-  L.push('- **tsockify, trim 256 MiB** (a reference, throughput only): the same CLI started with `GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456`, a deployment setting that keeps glibc from handing freed read buffers back to the kernel (see the profiling notes). The targets are judged on plain tsockify.');
   L.push('- **TCP relay** (a reference, not a contender): a dozen lines of Node piping a TCP client to the target (bench/src/tcp-relay.ts), so what one relay hop costs on this machine before any WebSocket work. It skips the idle scenario.');
   L.push('');
   L.push('The target is a separate Node process. Like a VNC server it speaks first (a 12-byte greeting), then the client\'s first byte picks echo, push (64 KiB writes as fast as the connection takes them) or sink (one acknowledgement byte per MiB).'

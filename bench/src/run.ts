@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Rpc } from './ipc.js';
 import { describeMachine, type Machine } from './machine.js';
-import { runs, TRIM_ENV, type ScenarioName, type SubjectName } from './metrics.js';
+import { runs, type ScenarioName, type SubjectName } from './metrics.js';
 import { cpuSeconds, descendants, fdCount, forkHelper, freePort, settleDescendants, stablePssKiB, startLogged, stop, waitForPort, type Owned } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -119,7 +119,6 @@ async function startSubject(name: SubjectName, target: Target, o: BenchOptions):
   const dest = `127.0.0.1:${target.tcpPort}`;
   const log = path.join(o.workDir, `${name}.log`);
   const proxy = name === 'tsockify' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log)
-    : name === 'tsockify-trim' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log, { ...process.env, ...TRIM_ENV })
     : name === 'websockify' ? startLogged(o.websockifyBin, [listen, dest], log)
     : startLogged(process.execPath, ['--import', tsxLoader, path.join(here, 'tcp-relay.ts'), String(port), String(target.tcpPort)], log);
   try {

@@ -15,7 +15,6 @@ const COLORS: Record<SubjectName, string> = {
   tcp: '#cbd5e1',
   ws: '#111827',
   'tcp-relay': '#94a3b8',
-  'tsockify-trim': '#93c5fd',
 };
 
 interface Bar { subject: SubjectName; value: number; text: string }
@@ -87,7 +86,7 @@ function speedRows(r: Results): Row[] {
   for (const d of defs) {
     if (!r.values[d.m]) continue;
     const bars: Bar[] = [];
-    for (const subj of ['tsockify', 'tsockify-trim', 'websockify', 'tcp-relay', 'tcp'] as const) {
+    for (const subj of ['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const) {
       if (!r.subjects.includes(subj) || !r.values[d.m]?.[subj]) continue;
       const v = rel(d.m, subj, d.lower);
       bars.push({ subject: subj, value: v, text: Number.isFinite(v) ? `${SUBJECT_LABEL[subj]} ${fmt(v)}×` : `${SUBJECT_LABEL[subj]}: not measured` });
@@ -148,10 +147,9 @@ export function renderSvg(r: Results): string {
   const legendText: Partial<Record<SubjectName, string>> = {
     tcp: 'raw TCP, no relay (machine limit)',
     'tcp-relay': 'TCP relay in Node (one hop)',
-    'tsockify-trim': 'tsockify, glibc trim 256 MiB',
   };
-  const legend = (['tsockify', 'tsockify-trim', 'websockify', 'tcp-relay', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) => {
-    const x = 16 + [0, 100, 310, 420, 640][i]!;
+  const legend = (['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) => {
+    const x = 16 + [0, 100, 210, 430][i]!;
     return `<rect x="${x}" y="${legendY}" width="12" height="12" fill="${COLORS[s]}"/><text x="${x + 18}" y="${legendY + 11}" class="label">${esc(legendText[s] ?? SUBJECT_LABEL[s])}</text>`;
   }).join('');
   const height = legendY + 28;

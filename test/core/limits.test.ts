@@ -79,4 +79,34 @@ describe('limits', () => {
       expect([code, String(reason)]).to.deep.equal([1000, 'Idle timeout']);
     });
   });
+  describe('a client that leaves while its upgrade waits', () => {
+    it('costs no dial and frees its per-client slot', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      let resolveLooked!: () => void;
+      const looked = new Promise<void>((r) => { resolveLooked = r; });
+      await start({
+        target: undefined,
+        maxConnectionsPerClient: 1,
+        tokenPlugin: {
+          lookup: async (token) => {
+            if (token === 'slow') { resolveLooked(); await gate; }
+            return { host: '127.0.0.1', port: target.port };
+          },
+        },
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      const before = target.sockets.length;
+      const leaving = new WebSocket(`ws://127.0.0.1:${server!.port}/?token=slow`, 'binary');
+      leaving.on('error', () => { /* terminated on purpose */ });
+      await looked;
+      leaving.terminate();
+      await new Promise((r) => setTimeout(r, 50));
+      release();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(target.sockets.length, 'no dial for a client that left').to.equal(before);
+      // The slot came back: with a limit of one, the next client from this address is let in.
+      expect(await outcome(new WebSocket(`ws://127.0.0.1:${server!.port}/?token=fast`, 'binary'))).to.equal('open');
+    });
+  });
 });

@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { Target } from './plugins.js';
 import { InvalidOptionError, TargetDeniedError, TargetUnreachableError, TargetTimeoutError } from './errors.js';
 import { formatTarget, isUnixTarget } from './plugins.js';
-import { dialTarget, type DialOptions } from './target.js';
+import { dialTarget, type AbortLike, type DialOptions } from './target.js';
 
 export const ALLOW_TARGET_GRAMMAR = 'CIDR[:PORTS], e.g. 10.0.0.0/8:5900-5999, 192.168.1.7:5901, [fd00::]/8:5900,5901 or *:5900-5999';
 
@@ -172,7 +172,7 @@ export class TargetPolicy {
    * once; if ANY of its addresses is refused, the target is (a name that also points at the
    * metadata service is not one to trust). Returns the checked addresses, in resolver order.
    */
-  async check(target: Target, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
+  async check(target: Target, timeoutMs: number, signal?: AbortLike): Promise<string[]> {
     if (isUnixTarget(target)) {
       if (!this.options.allowLoopback) throw new TargetPolicyError(`${formatTarget(target)} is a unix socket, which counts as loopback (allowLoopbackTargets or --allow-loopback-targets permits it)`);
       return [];
@@ -197,7 +197,7 @@ function portAllowed(rule: AllowRule, port: number): boolean {
   return rule.ports.length === 0 || rule.ports.some(([lo, hi]) => port >= lo && port <= hi);
 }
 
-async function resolveAll(host: string, timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
+async function resolveAll(host: string, timeoutMs: number, signal?: AbortLike): Promise<string[]> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new TargetTimeoutError(`resolving ${host} took longer than ${timeoutMs} ms`)), timeoutMs);

@@ -13,7 +13,7 @@ import { resolveOptions } from './options.js';
 import { formatTarget } from './plugins.js';
 import { LimitError, ListenError, MethodNotAllowedError, errorCode, toHttpStatus } from './errors.js';
 import { authorise, buildContext, publicReason, rejectUpgrade, validateHandshake } from './upgrade.js';
-import { dialTarget } from './target.js';
+import { dialTarget, type AbortLike } from './target.js';
 import { dialChecked } from './allow-list.js';
 import { exchangeRequestToken } from './cookie.js';
 import { exchangeCookie, failureFields, tokenFields } from './exchange.js';
@@ -326,11 +326,17 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     });
   }
 
+  /** `this` is an accepted socket; one shared listener instead of a closure per connection. */
+  private static forgetAccepted(this: net.Socket): void {
+    (this as WithOwner)[kOwner]?.accepted.delete(this);
+  }
+
   /** Tell plain from TLS by the first byte (0x16 handshake, 0x80 SSLv2 hello), as websockify does. */
   private onConnection(socket: net.Socket): void {
     socket.on('error', onSocketError);
     this.accepted.add(socket);
-    socket.once('close', () => this.accepted.delete(socket));
+    (socket as WithOwner)[kOwner] = this;
+    socket.once('close', TsockifyServer.forgetAccepted);
     if (!this.httpsServer) {
       this.expectRequest(socket);
       this.httpServer.emit('connection', socket);
@@ -362,9 +368,9 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const log = this.log;
     const ctx = buildContext(req, this.options, log);
-    const abort = new AbortController();
-    const onGone = (): void => abort.abort();
-    socket.once('close', onGone);
+    const gone = new ClientGone();
+    (socket as WithClientGone)[kClientGone] = gone;
+    socket.once('close', clientLeft);
     const client = ctx.remoteAddress;
     this.pending++;
     this.reserve(client);
@@ -378,14 +384,14 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       validateHandshake(req);
       const decided = await authorise(ctx, this.options);
       target = decided.target;
-      if (abort.signal.aborted) return;
+      if (gone.aborted) return;
       const dial = {
-        timeoutMs: this.options.connectTimeoutMs, tls: this.options.targetTls, signal: abort.signal, onread: TARGET_READS,
+        timeoutMs: this.options.connectTimeoutMs, tls: this.options.targetTls, signal: gone, onread: TARGET_READS,
       };
       const policy = this.options.targetPolicy;
       // With a policy, dial the very addresses that were checked (no second DNS answer).
       targetSocket = policy
-        ? await dialChecked(target, await policy.check(target, this.options.connectTimeoutMs, abort.signal), dial)
+        ? await dialChecked(target, await policy.check(target, this.options.connectTimeoutMs, gone), dial)
         : await dialTarget(target, dial);
       if (this.options.record !== undefined || this.options.traffic !== undefined) {
         // Number the session now: concurrent upgrades must not share a record file.
@@ -403,8 +409,9 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       return;
     } finally {
       this.pending--;
-      socket.removeListener('close', onGone);
-      if (!established && (abort.signal.aborted || !socket.writable || !targetSocket || targetSocket.destroyed)) this.release(client);
+      socket.removeListener('close', clientLeft);
+      (socket as WithClientGone)[kClientGone] = undefined;
+      if (!established && (gone.aborted || !socket.writable || !targetSocket || targetSocket.destroyed)) this.release(client);
       else established = true;
     }
     if (!established || !targetSocket) {
@@ -427,7 +434,6 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     });
   }
 
-  /** Start the headers clock: a client that has not sent a whole request by then is dropped. */
   /**
    * Start the headers clock: a client that has not sent a whole request by then is dropped.
    * Node checks headersTimeout only for servers that called listen() themselves; ours get
@@ -536,6 +542,43 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+/**
+ * Set when the client leaves while its upgrade waits (plugins, DNS, dial), so the dial stops.
+ * It does for the dial what an AbortController would, at a fraction of the cost per upgrade
+ * (Node's AbortSignal is an EventTarget: about 2 % of session setup in a profile).
+ */
+class ClientGone implements AbortLike {
+  aborted = false;
+  private listener: (() => void) | undefined;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
+  }
+}
+
+const kOwner = Symbol('tsockify.server');
+type WithOwner = net.Socket & { [kOwner]?: TsockifyServer };
+
+const kClientGone = Symbol('tsockify.clientGone');
+type WithClientGone = Duplex & { [kClientGone]?: ClientGone };
+
+/** `this` is a client socket whose upgrade is pending. */
+function clientLeft(this: Duplex): void {
+  (this as WithClientGone)[kClientGone]?.abort();
 }
 
 const kHeadersTimer = Symbol('tsockify.headersTimer');

@@ -6,11 +6,18 @@ import { formatTarget, isUnixTarget } from './plugins.js';
 import { TargetTimeoutError, TargetUnreachableError } from './errors.js';
 import { kPooledReads } from './read-buffers.js';
 
+/** What a dial needs of an AbortSignal: an AbortSignal fits, and so does the server's lighter ClientGone. */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface DialOptions {
   timeoutMs: number;
   tls: TargetTlsOptions | undefined;
   /** Aborts the dial (the client went away while we were connecting). */
-  signal?: AbortSignal;
+  signal?: AbortLike;
   /**
    * Read plain TCP and unix targets through Node's `onread` (relay.ts passes TARGET_READS).
    * The socket comes back paused and emits no 'data'; the Session resumes it. TLS targets

@@ -4,7 +4,7 @@
  *   - the relay's message path (Session between a stub WebSocket and a stub target socket,
  *     with ws's real frame encoder on the client side), both directions, small and large;
  *   - ws's receiver turning masked client frames into messages (what feeds the relay);
- *   - record encoding (`encodeRecordFrame`), the per-message cost of `--record`;
+ *   - record encoding (`encodeRecordLine`, what the recorder writes, and `encodeRecordFrame`, the same line as a string), the per-message cost of `--record`;
  *   - signed-token verification (HS256 and Ed25519), the per-connection cost of a token gate.
  *
  * Flags: --filter TEXT (run only matching cases), --time S (seconds per case, default 1).
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import Benchmark from 'benchmark';
 import { createRequire } from 'node:module';
 import { Session, type SessionInfo } from '../../packages/core/src/relay.ts';
-import { encodeRecordFrame } from '../../packages/core/src/record.ts';
+import { encodeRecordFrame, encodeRecordLine } from '../../packages/core/src/record.ts';
 import { silentLogger } from '../../packages/core/src/logger.ts';
 import { signToken, verifyToken } from '../../packages/auth-plugins/src/signed-token.ts';
 import { parseKeyValue } from '../../packages/auth-plugins/src/signed-token-keys.ts';
@@ -117,6 +117,8 @@ add('ws receiver, 64 KiB masked frame', () => { receiver.write(frameLarge); });
 add('encodeRecordFrame, 64 B', () => { encodeRecordFrame('{', 1234, small); });
 add('encodeRecordFrame, 1 KiB', () => { encodeRecordFrame('}', 1234, kib); });
 add('encodeRecordFrame, 64 KiB', () => { encodeRecordFrame('{', 1234, large); });
+// What the recorder itself writes per message: the line as a Buffer, no string.
+add('encodeRecordLine, 64 KiB', () => { encodeRecordLine('{', 1234, large); });
 add('verifyToken, HS256', () => { verifyToken(hsToken, hsRing); });
 add('verifyToken, Ed25519', () => { verifyToken(edToken, edRing); });
 

@@ -40,7 +40,7 @@ export { dialTarget } from './target.js';
 export { primeAllocator, allocatorPrimingSkipped } from './allocator.js';
 export type { DialOptions } from './target.js';
 export { createWebHandler } from './web.js';
-export { SessionRecorder, encodeRecordFrame } from './record.js';
+export { SessionRecorder, encodeRecordFrame, encodeRecordLine } from './record.js';
 export type { RecordDirection, SessionRecorderOptions } from './record.js';
 export { TRAFFIC_LEGEND, createTrafficTracer } from './traffic.js';
 export type { TrafficTracer } from './traffic.js';

@@ -145,5 +145,23 @@ describe('TsockifyServer', () => {
       expect(await Promise.all(codes)).to.deep.equal([1001, 1001, 1001]);
       expect(s.sessionCount).to.equal(0);
     });
+
+    it('forgets each accepted connection when it closes (nothing kept for close() to drop)', async () => {
+      const s = createServer({ listen: { host: '127.0.0.1', port: 0 }, target: `127.0.0.1:${target.port}` });
+      await s.listen();
+      const accepted = (s as unknown as { accepted: Set<net.Socket> }).accepted;
+      for (let i = 0; i < 5; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${s.port}/`, 'binary');
+        await once(ws, 'open');
+        ws.close();
+        await once(ws, 'close');
+      }
+      const plain = net.connect(s.port, '127.0.0.1');
+      await once(plain, 'connect');
+      plain.destroy();
+      for (let i = 0; i < 50 && accepted.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(accepted.size).to.equal(0);
+      await s.close();
+    });
   });
 });

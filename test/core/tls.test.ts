@@ -55,6 +55,10 @@ describe('tls', () => {
       expect(await echoOnce(new WebSocket(`ws://127.0.0.1:${s.port}/`, 'binary'), 'plain')).to.equal('plain');
       const wss = new WebSocket(`wss://localhost:${s.port}/`, 'binary', { ca: fs.readFileSync(certs.caCert) });
       expect(await echoOnce(wss, 'secure')).to.equal('secure');
+      // Both kinds of connection are forgotten once closed (nothing left for close() to drop).
+      const accepted = (s as unknown as { accepted: Set<unknown> }).accepted;
+      for (let i = 0; i < 50 && accepted.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(accepted.size).to.equal(0);
     });
 
     it('refuses plain connections with --ssl-only and still serves TLS', async () => {

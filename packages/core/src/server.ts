@@ -161,6 +161,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   async listen(): Promise<string[]> {
     const l = this.options.listen;
     const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.onConnection(socket));
+    (server as WithOwner)[kOwner] = this;
     const describe = l.unixPath !== undefined ? `unix socket ${l.unixPath}` : l.fd !== undefined ? `fd ${l.fd}` : `${l.host ?? '*'}:${l.port ?? 0}`;
     try {
       if (l.fd !== undefined) {
@@ -292,6 +293,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   }
 
   private wire(server: http.Server): void {
+    // Node points an accepted socket's `server` at the HTTP(S) server it is handed to.
+    (server as WithOwner)[kOwner] = this;
     server.maxHeadersCount = 100;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.requestArrived(socket);
@@ -326,16 +329,20 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     });
   }
 
-  /** `this` is an accepted socket; one shared listener instead of a closure per connection. */
+  /**
+   * `this` is an accepted socket: one shared listener instead of a closure per connection. Its
+   * `server` (set by Node: our net.Server, then the HTTP(S) server it is handed to) leads back
+   * to us, so the socket carries nothing extra.
+   */
   private static forgetAccepted(this: net.Socket): void {
-    (this as WithOwner)[kOwner]?.accepted.delete(this);
+    const owner = (this as net.Socket & { server?: WithOwner }).server?.[kOwner];
+    owner?.accepted.delete(this);
   }
 
   /** Tell plain from TLS by the first byte (0x16 handshake, 0x80 SSLv2 hello), as websockify does. */
   private onConnection(socket: net.Socket): void {
     socket.on('error', onSocketError);
     this.accepted.add(socket);
-    (socket as WithOwner)[kOwner] = this;
     socket.once('close', TsockifyServer.forgetAccepted);
     if (!this.httpsServer) {
       this.expectRequest(socket);
@@ -369,8 +376,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     const log = this.log;
     const ctx = buildContext(req, this.options, log);
     const gone = new ClientGone();
-    (socket as WithClientGone)[kClientGone] = gone;
-    socket.once('close', clientLeft);
+    const onGone = (): void => gone.abort();
+    socket.once('close', onGone);
     const client = ctx.remoteAddress;
     this.pending++;
     this.reserve(client);
@@ -409,8 +416,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
       return;
     } finally {
       this.pending--;
-      socket.removeListener('close', clientLeft);
-      (socket as WithClientGone)[kClientGone] = undefined;
+      socket.removeListener('close', onGone);
       if (!established && (gone.aborted || !socket.writable || !targetSocket || targetSocket.destroyed)) this.release(client);
       else established = true;
     }
@@ -571,15 +577,7 @@ class ClientGone implements AbortLike {
 }
 
 const kOwner = Symbol('tsockify.server');
-type WithOwner = net.Socket & { [kOwner]?: TsockifyServer };
-
-const kClientGone = Symbol('tsockify.clientGone');
-type WithClientGone = Duplex & { [kClientGone]?: ClientGone };
-
-/** `this` is a client socket whose upgrade is pending. */
-function clientLeft(this: Duplex): void {
-  (this as WithClientGone)[kClientGone]?.abort();
-}
+type WithOwner = { [kOwner]?: TsockifyServer };
 
 const kHeadersTimer = Symbol('tsockify.headersTimer');
 type WithHeadersTimer = Duplex & { [kHeadersTimer]?: NodeJS.Timeout };

@@ -176,6 +176,23 @@ describe('fuzz: WebSocket frames against a running tsockify', function () {
       expect(closes.length).to.equal(before + 1);
       expect(closes.at(-1)!.code).to.equal(1006);
     });
+    for (const [what, frame, code] of [
+      ['an unmasked frame', () => f({ opcode: OP.binary, payload: randomBytes(10), mask: false }), 1002],
+      ['a reserved opcode', () => f({ opcode: 0x3, payload: randomBytes(10) }), 1002],
+      ['a message over the size cap', () => f({ opcode: OP.binary, payload: Buffer.alloc(MAX_MESSAGE + 1) }), 1009],
+    ] as const) {
+      it(`reports the close code ws sent for ${what} when the client vanishes without echoing it (${code}, not 1006)`, async () => {
+        const before = closes.length;
+        const s = await rawSession(server.port);
+        s.send(frame());
+        await new Promise((r) => setTimeout(r, 50));
+        s.destroy();
+        const deadline = Date.now() + 3000;
+        while (closes.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect(closes.length).to.equal(before + 1);
+        expect(closes.at(-1)!.code).to.equal(code);
+      });
+    }
   });
 
   describe('text frames', () => {

@@ -333,7 +333,13 @@ export class Session {
 
   private static onWsError(this: WebSocket, err: Error & { code?: string }): void {
     const s = sessionOf(this);
-    // ws closes the connection itself with the right code (1002, 1007, 1009); just say why.
+    // ws has already sent the close frame for a protocol error (1002, 1007, 1008, 1009); note
+    // its code, so that a client that drops without echoing it is reported with it, not 1006.
+    const code = wsErrorCloseCode(err.code);
+    if (code !== undefined && s.sentCode === undefined) {
+      s.sentCode = code;
+      s.sentReason = '';
+    }
     s.failure ??= err.message;
     s.opts.log.debug({ err: err.message, code: err.code }, 'client protocol error');
   }
@@ -389,6 +395,21 @@ export class Session {
 }
 
 function discard(): void {}
+
+/** The close code ws sends for each of its receiver errors (ws/lib/receiver.js). */
+function wsErrorCloseCode(code: string | undefined): number | undefined {
+  switch (code) {
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return 1008;
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return 1009;
+    default:
+      return code?.startsWith('WS_ERR_') ? 1002 : undefined;
+  }
+}
 
 /**
  * Pass as `onread` when dialling a target (DialOptions.onread): its reads then go through

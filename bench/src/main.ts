@@ -1,6 +1,6 @@
 /**
- * `pnpm bench [-- flags]`: run every scenario against tsockify, websockify and the two
- * baselines, interleaved, and write docs/benchmarks.md and docs/benchmarks.svg.
+ * `pnpm bench [-- flags]`: run every scenario against tsockify, websockify, the two baselines
+ * and the two reference relays, interleaved, and write docs/benchmarks.md and docs/benchmarks.svg.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,8 +12,9 @@ import { renderSvg } from './svg.js';
 
 const HELP = `Usage: pnpm bench [-- options]
 
-Runs tsockify, Python websockify, a raw TCP baseline and a ws→ws baseline, interleaved
-round by round, and writes the table and chart.
+Runs tsockify, Python websockify, a raw TCP baseline, a ws→ws baseline and two minimal
+relays in Node as references (TCP relay, ws relay), interleaved round by round, and writes
+the table and chart.
 
 Options:
   --rounds N          rounds (default 3)

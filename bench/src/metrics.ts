@@ -1,6 +1,6 @@
 /** The subjects, scenarios and figures of the benchmark, in the order the report shows them. */
 
-export const SUBJECTS = ['tsockify', 'websockify', 'tcp', 'ws', 'tcp-relay'] as const;
+export const SUBJECTS = ['tsockify', 'websockify', 'tcp', 'ws', 'tcp-relay', 'ws-relay'] as const;
 export type SubjectName = (typeof SUBJECTS)[number];
 
 export const SUBJECT_LABEL: Record<SubjectName, string> = {
@@ -9,6 +9,7 @@ export const SUBJECT_LABEL: Record<SubjectName, string> = {
   tcp: 'raw TCP',
   ws: 'ws→ws',
   'tcp-relay': 'TCP relay',
+  'ws-relay': 'ws relay',
 };
 
 /**
@@ -25,7 +26,8 @@ export const PROXIES: readonly SubjectName[] = ['tsockify', 'websockify'];
 
 /**
  * The TCP relay is a reference for one relay hop in Node; holding idle sessions says nothing
- * there that raw TCP does not, so it sits that scenario out.
+ * there that raw TCP does not, so it sits that scenario out. The ws relay runs everything: it
+ * is also the memory floor for a relay holding a WebSocket and a TCP socket per session.
  */
 export function runs(subject: SubjectName, scenario: ScenarioName): boolean {
   if (subject === 'tcp-relay') return scenario !== 'idle';

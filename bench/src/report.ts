@@ -21,35 +21,87 @@ function series(r: Results, m: string, s: SubjectName): Array<number | undefined
   return r.values[m]?.[s] ?? [];
 }
 
-/** Sentences about the floor the TCP relay shows, when it ran. */
+/** Median over rounds of the rounds that measured something. */
+function mid(r: Results, m: string, s: SubjectName): number {
+  return median(series(r, m, s).filter((x): x is number => x !== undefined));
+}
+
+/** A difference as "+ 12.3" or "− 4.5", for "ws→ws + 12.3 µs". */
+const signed = (d: number): string => `${d >= 0 ? '+' : '−'} ${fmt(Math.abs(d))}`;
+
+/**
+ * Whether a "≥ target × ws→ws" target is within what the ws relay reaches: if the least a
+ * WebSocket relay in Node does falls short, no relay written in Node reaches it here.
+ */
+function reach(ratio: number, target: number): string {
+  return ratio >= target ? `within reach of a relay in Node here`
+    : `out of reach here: even the ws relay falls ${Math.round((1 - ratio / target) * 100)} % short of it`;
+}
+
+/** One bullet per figure from the sentences of the references that ran (none: no bullet). */
+function bullet(out: string[], title: string, parts: Array<string | undefined>): void {
+  const said = parts.filter((p): p is string => p !== undefined);
+  if (said.length > 0) out.push(`**${title}.** ${said.join(' ')}`);
+}
+
+/** Sentences about the floors the TCP relay and the ws relay show, for those that ran. */
 function ceilings(r: Results): string[] {
-  if (!r.subjects.includes('tcp-relay')) return [];
   const out: string[] = [];
+  const wsRelay = 'The ws relay, the least any WebSocket relay in Node does,';
+
   const hop = medianDiff(series(r, 'rtt.p50', 'tcp-relay'), series(r, 'rtt.p50', 'tcp'));
-  if (Number.isFinite(hop)) {
-    const floor = median(series(r, 'rtt.p50', 'ws').filter((x): x is number => x !== undefined)) + hop;
-    out.push(`**Round trip.** The TCP relay adds ${fmt(hop)} µs to the raw TCP p50 (two more loopback hops and two more process wake-ups).`
-      + ` A WebSocket relay pays that on top of what ws→ws pays, so its p50 cannot be below about ${fmt(floor)} µs here;`
+  const wsHop = medianDiff(series(r, 'rtt.p50', 'ws-relay'), series(r, 'rtt.p50', 'ws'));
+  bullet(out, 'Round trip', [
+    Number.isFinite(hop) ? `The TCP relay adds ${fmt(hop)} µs to the raw TCP p50 (two more loopback hops and two more process wake-ups).`
+      + ` A WebSocket relay pays that on top of what ws→ws pays, so its p50 cannot be below about ${fmt(mid(r, 'rtt.p50', 'ws') + hop)} µs here;`
       + ` the issue's "ws→ws + 20 µs" needs a relay hop of at most 20 µs.`
-      + ` tsockify is ${fmt(medianDiff(series(r, 'rtt.p50', 'tsockify'), series(r, 'rtt.p50', 'tcp-relay')))} µs above the TCP relay.`);
-  }
+      + ` tsockify is ${fmt(medianDiff(series(r, 'rtt.p50', 'tsockify'), series(r, 'rtt.p50', 'tcp-relay')))} µs above the TCP relay.` : undefined,
+    Number.isFinite(wsHop) ? `${wsRelay} has a p50 of ws→ws ${signed(wsHop)} µs, so the "≤ ws→ws + 20 µs" target is`
+      + ` ${wsHop <= 20 ? 'within reach of a relay in Node here' : `out of reach here by ${fmt(wsHop - 20)} µs`};`
+      + ` tsockify is at the ws relay ${signed(medianDiff(series(r, 'rtt.p50', 'tsockify'), series(r, 'rtt.p50', 'ws-relay')))} µs.` : undefined,
+  ]);
+
   const p99 = medianRatio(series(r, 'rtt.p99', 'tcp-relay'), series(r, 'rtt.p99', 'websockify'));
-  if (Number.isFinite(p99)) {
-    out.push(`**Round trip, p99.** The TCP relay's p99 is ${fmtRatio(p99)} websockify's; tsockify's is ${fmtRatio(medianRatio(series(r, 'rtt.p99', 'tsockify'), series(r, 'rtt.p99', 'tcp-relay')))} the TCP relay's.`
-      + ' The tail is wake-up and scheduling jitter of three processes on two cores (GC settings do not move it: see the profiling notes).');
-  }
+  const wsP99 = medianRatio(series(r, 'rtt.p99', 'ws-relay'), series(r, 'rtt.p99', 'ws'));
+  const wsP99Wsfy = medianRatio(series(r, 'rtt.p99', 'ws-relay'), series(r, 'rtt.p99', 'websockify'));
+  bullet(out, 'Round trip, p99', [
+    Number.isFinite(p99) ? `The TCP relay's p99 is ${fmtRatio(p99)} websockify's; tsockify's is ${fmtRatio(medianRatio(series(r, 'rtt.p99', 'tsockify'), series(r, 'rtt.p99', 'tcp-relay')))} the TCP relay's.` : undefined,
+    Number.isFinite(wsP99) ? `The ws relay's p99 is ${fmtRatio(wsP99)} ws→ws's`
+      + `${Number.isFinite(wsP99Wsfy) ? ` and ${fmtRatio(wsP99Wsfy)} websockify's, so the "≤ 0.7 × websockify" target is`
+        + ` ${wsP99Wsfy <= 0.7 ? 'within reach of a relay in Node here' : `out of reach here: even the ws relay's p99 is ${fmtRatio(wsP99Wsfy / 0.7)} that`}` : ''};`
+      + ` tsockify's is ${fmtRatio(medianRatio(series(r, 'rtt.p99', 'tsockify'), series(r, 'rtt.p99', 'ws-relay')))} the ws relay's.` : undefined,
+    Number.isFinite(p99) || Number.isFinite(wsP99) ? 'The tail is wake-up and scheduling jitter of three processes on two cores (GC settings do not move it: see the profiling notes).' : undefined,
+  ]);
+
   for (const [m, name] of [['down', 'Downstream'], ['up', 'Upstream']] as const) {
     const relay = medianRatio(series(r, m, 'tcp-relay'), series(r, m, 'tcp'));
-    const ts = medianRatio(series(r, m, 'tsockify'), series(r, m, 'tcp-relay'));
-    const cpu = median(series(r, `${m}.cpu`, 'tcp-relay').filter((x): x is number => x !== undefined));
-    if (Number.isFinite(relay)) {
-      out.push(`**${name}.** The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(cpu)} CPU s/GiB; tsockify moves ${fmtRatio(ts)} of the TCP relay.`);
-    }
+    const ws = medianRatio(series(r, m, 'ws-relay'), series(r, m, 'ws'));
+    bullet(out, name, [
+      Number.isFinite(relay) ? `The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(mid(r, `${m}.cpu`, 'tcp-relay'))} CPU s/GiB;`
+        + ` tsockify moves ${fmtRatio(medianRatio(series(r, m, 'tsockify'), series(r, m, 'tcp-relay')))} of the TCP relay.` : undefined,
+      Number.isFinite(ws) ? `${wsRelay} moves ${fmtRatio(ws)} of ws→ws at ${fmt(mid(r, `${m}.cpu`, 'ws-relay'))} CPU s/GiB, so the "≥ 0.8 × ws→ws" target is ${reach(ws, 0.8)};`
+        + ` tsockify moves ${fmtRatio(medianRatio(series(r, m, 'tsockify'), series(r, m, 'ws-relay')))} of the ws relay.` : undefined,
+    ]);
   }
+
   for (const [m, name] of [['seq.rate', 'sequential'], ['par.rate', 'parallel']] as const) {
-    const relay = median(series(r, m, 'tcp-relay').filter((x): x is number => x !== undefined));
-    if (Number.isFinite(relay)) out.push(`**Sessions/s, ${name}.** The TCP relay (TCP connect, first byte, close: no HTTP, no WebSocket handshake) sets up ${fmt(relay)} sessions/s.`);
+    const relay = mid(r, m, 'tcp-relay');
+    const ws = medianRatio(series(r, m, 'ws-relay'), series(r, m, 'ws'));
+    bullet(out, `Sessions/s, ${name}`, [
+      Number.isFinite(relay) ? `The TCP relay (TCP connect, first byte, close: no HTTP, no WebSocket handshake) sets up ${fmt(relay)} sessions/s.` : undefined,
+      Number.isFinite(ws) ? `${wsRelay} sets up ${fmt(mid(r, m, 'ws-relay'))} sessions/s, ${fmtRatio(ws)} ws→ws, so the "≥ 0.7 × ws→ws" target is ${reach(ws, 0.7)};`
+        + ` tsockify sets up ${fmtRatio(medianRatio(series(r, m, 'tsockify'), series(r, m, 'ws-relay')))} the ws relay's.` : undefined,
+    ]);
   }
+
+  // The ws relay holds a WebSocket and a TCP socket per session and nothing else: the floor.
+  const tiers = r.idleCounts.filter((n) => Number.isFinite(mid(r, `idle.${n}.kib`, 'ws-relay')));
+  bullet(out, 'Memory per idle session', [
+    tiers.length > 0 ? `The ws relay, holding a \`ws\` WebSocket and a TCP socket per session and nothing else, needs `
+      + tiers.map((n) => `${fmt(mid(r, `idle.${n}.kib`, 'ws-relay'))} KiB at ${n.toLocaleString('en-US')}`
+        + ` (tsockify ${fmtRatio(medianRatio(series(r, `idle.${n}.kib`, 'tsockify'), series(r, `idle.${n}.kib`, 'ws-relay')))} that)`).join(' and ')
+      + '; the target asks ≤ 12 KiB at 10,000.' : undefined,
+  ]);
   return out;
 }
 
@@ -66,7 +118,8 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('');
   L.push(`<!-- Written by \`pnpm bench\` (bench/src/report.ts); edit the generator, not this file. -->`);
   L.push('');
-  L.push(`tsockify against Python websockify and two baselines on one machine, in one run, interleaved round by round`
+  const references = has('tcp-relay') || has('ws-relay') ? ' (and minimal relays in Node as references)' : '';
+  L.push(`tsockify against Python websockify and two baselines${references} on one machine, in one run, interleaved round by round`
     + ` (${subjects.map((s) => SUBJECT_LABEL[s]).join(', ')}, then again). ${r.rounds} round${r.rounds === 1 ? '' : 's'};`
     + ` every figure is the median over rounds, and every ratio is taken within each round and then the median of those.`
     + (ctx.quick ? ' **Quick mode: tiny bounds, for a smoke check only; these figures say little.**' : ''));
@@ -88,7 +141,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('## Results');
   L.push('');
   const ratioCols: Array<[SubjectName, SubjectName]> = [];
-  if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws', 'tcp-relay'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
+  if (has('tsockify')) for (const b of ['websockify', 'tcp', 'ws', 'tcp-relay', 'ws-relay'] as const) if (has(b)) ratioCols.push(['tsockify', b]);
   if (has('websockify') && has('ws')) ratioCols.push(['websockify', 'ws']);
   L.push(`| figure | unit | ${subjects.map((s) => SUBJECT_LABEL[s]).join(' | ')} | ${ratioCols.map(([a, b]) => `${SUBJECT_LABEL[a]} ÷ ${SUBJECT_LABEL[b]}`).join(' | ')} |`);
   L.push(`|---|---|${subjects.map(() => '---:').join('|')}|${ratioCols.map(() => '---:').join('|')}|`);
@@ -165,7 +218,13 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('- **websockify**: `/usr/bin/websockify 127.0.0.1:PORT 127.0.0.1:TARGET` (Debian\'s Python websockify; it forks a process per session).');
   L.push('- **raw TCP**: the client connects straight to the target: the machine\'s limit for moving these bytes.');
   L.push('- **ws→ws**: a `ws` client talking to a `ws` server (inside the target process) that speaks the same protocol: the limit for any one-hop WebSocket relay using this client.');
-  L.push('- **TCP relay** (a reference, not a contender): a dozen lines of Node piping a TCP client to the target (bench/src/tcp-relay.ts), so what one relay hop costs on this machine before any WebSocket work. It skips the idle scenario.');
+  L.push('- **TCP relay** (a reference, not a contender): a dozen lines of Node piping a TCP client to the target (bench/src/tcp-relay.ts), so what one relay hop costs on this machine before any WebSocket work. Like the ws relay and the helpers, it runs with the raised glibc trim threshold. It skips the idle scenario.');
+  L.push('- **ws relay** (a reference, not a contender): the least a WebSocket-to-TCP relay in Node does (bench/src/ws-relay.ts, about 40 lines): a `ws` server'
+    + ' (noServer, attached to `http.createServer`, perMessageDeflate off, `binary` subprotocol answered when offered) that on each upgrade dials the target with'
+    + ' `net.connect` (noDelay), answers the upgrade once connected, forwards target data with `ws.send(chunk)` and client messages with `target.write(data)`'
+    + ' with simple backpressure (the target paused while more than 1 MiB is queued on the WebSocket, the WebSocket paused until the target drains),'
+    + ' and closes each side when the other ends. No auth, no limits, no logging; it runs with the raised glibc trim threshold that the tsockify CLI primes for itself.'
+    + ' It shows the ceiling for any WebSocket relay written in Node on this machine, and runs every scenario: its idle figure is the memory floor for a relay holding two sockets per session.');
   L.push('');
   L.push('The target is a separate Node process. Like a VNC server it speaks first (a 12-byte greeting), then the client\'s first byte picks echo, push (64 KiB writes as fast as the connection takes them) or sink (one acknowledgement byte per MiB).'
     + ' The client is a separate Node process using `ws` with the `binary` subprotocol (and a zero masking key, so the client does not copy what it sends; the server unmasks either way).'
@@ -181,7 +240,12 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   if (ceil.length > 0) {
     L.push('## What one relay hop costs here');
     L.push('');
-    L.push('Measured in the same run with the TCP relay (no WebSocket, no features): the part of each figure that no one-hop relay written in Node can avoid on this machine.');
+    const refs = [
+      has('tcp-relay') ? 'the TCP relay (no WebSocket, no features)' : undefined,
+      has('ws-relay') ? 'the ws relay (the least a WebSocket relay in Node does)' : undefined,
+    ].filter((x): x is string => x !== undefined);
+    L.push(`Measured in the same run with ${refs.join(' and ')}: the part of each figure that no one-hop relay written in Node can avoid on this machine`
+      + `${has('ws-relay') ? ', and which of the issue\'s targets no WebSocket relay written in Node reaches here' : ''}.`);
     L.push('');
     for (const c of ceil) L.push(`- ${c}`);
     L.push('');

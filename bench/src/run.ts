@@ -1,6 +1,7 @@
 /**
- * The orchestrator: one invocation, rounds interleaved subject by subject
- * (tsockify, websockify, raw TCP, ws→ws, then again), every cell with a fresh proxy.
+ * The orchestrator: one invocation, rounds interleaved subject by subject (tsockify,
+ * websockify, raw TCP, ws→ws, the TCP and ws reference relays, then again), every cell with
+ * a fresh proxy.
  * Helpers run as separate processes: the target (greeting/echo/push/sink over TCP and
  * over a ws server) and the client (a `ws` client with the `binary` subprotocol).
  */
@@ -11,7 +12,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Rpc } from './ipc.js';
 import { describeMachine, type Machine } from './machine.js';
-import { runs, type ScenarioName, type SubjectName } from './metrics.js';
+import { runs, TRIM_ENV, type ScenarioName, type SubjectName } from './metrics.js';
 import { cpuSeconds, descendants, fdCount, forkHelper, freePort, settleDescendants, stablePssKiB, startLogged, stop, waitForPort, type Owned } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -120,7 +121,7 @@ async function startSubject(name: SubjectName, target: Target, o: BenchOptions):
   const log = path.join(o.workDir, `${name}.log`);
   const proxy = name === 'tsockify' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log)
     : name === 'websockify' ? startLogged(o.websockifyBin, [listen, dest], log)
-    : startLogged(process.execPath, ['--import', tsxLoader, path.join(here, 'tcp-relay.ts'), String(port), String(target.tcpPort)], log);
+    : startReference(name, port, target.tcpPort, log);
   try {
     await waitForPort(port, proxy, 15_000);
   } catch (err) {
@@ -129,6 +130,16 @@ async function startSubject(name: SubjectName, target: Target, o: BenchOptions):
   }
   const url = name === 'tcp-relay' ? `tcp://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/websockify`;
   return { name, url, measuredPid: proxy.pid, proxy };
+}
+
+/**
+ * The Node references (tcp-relay.ts, ws-relay.ts). They get the raised trim threshold that the
+ * tsockify CLI primes for itself: a ceiling should not fall into the page-fault mode of the
+ * profiling notes.
+ */
+function startReference(name: 'tcp-relay' | 'ws-relay', port: number, targetPort: number, log: string): Owned {
+  const args = ['--import', tsxLoader, path.join(here, `${name}.ts`), String(port), String(targetPort)];
+  return startLogged(process.execPath, args, log, { ...process.env, ...TRIM_ENV });
 }
 
 async function stopSubject(s: Subject): Promise<void> {

@@ -15,10 +15,14 @@ const COLORS: Record<SubjectName, string> = {
   tcp: '#cbd5e1',
   ws: '#111827',
   'tcp-relay': '#94a3b8',
+  'ws-relay': '#0d9488',
 };
 
 interface Bar { subject: SubjectName; value: number; text: string }
 interface Row { label: string; bars: Bar[]; marker?: { value: number; text: string } }
+
+/** Bars of a row, top to bottom: the contenders, then the references nearest to them. */
+const BAR_ORDER = ['tsockify', 'websockify', 'ws-relay', 'tcp-relay', 'tcp'] as const;
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -86,7 +90,7 @@ function speedRows(r: Results): Row[] {
   for (const d of defs) {
     if (!r.values[d.m]) continue;
     const bars: Bar[] = [];
-    for (const subj of ['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const) {
+    for (const subj of BAR_ORDER) {
       if (!r.subjects.includes(subj) || !r.values[d.m]?.[subj]) continue;
       const v = rel(d.m, subj, d.lower);
       bars.push({ subject: subj, value: v, text: Number.isFinite(v) ? `${SUBJECT_LABEL[subj]} ${fmt(v)}×` : `${SUBJECT_LABEL[subj]}: not measured` });
@@ -109,7 +113,8 @@ function memoryRows(r: Results): Row[] {
   for (const n of r.idleCounts) {
     const m = `idle.${n}.kib`;
     const bars: Bar[] = [];
-    for (const subj of ['tsockify', 'websockify'] as const) {
+    // The baselines' figure is the endpoint's, not a relay's: only relays are drawn here.
+    for (const subj of ['tsockify', 'websockify', 'ws-relay'] as const) {
       if (!r.subjects.includes(subj)) continue;
       const v = median((r.values[m]?.[subj] ?? []).filter((x): x is number => x !== undefined));
       const held = median(r.idle.filter((d) => d.subject === subj && d.asked === n && d.skipped === undefined).map((d) => d.echoing));
@@ -147,10 +152,15 @@ export function renderSvg(r: Results): string {
   const legendText: Partial<Record<SubjectName, string>> = {
     tcp: 'raw TCP, no relay (machine limit)',
     'tcp-relay': 'TCP relay in Node (one hop)',
+    'ws-relay': 'ws relay in Node (minimal)',
   };
-  const legend = (['tsockify', 'websockify', 'tcp-relay', 'tcp'] as const).filter((s) => r.subjects.includes(s)).map((s, i) => {
-    const x = 16 + [0, 100, 210, 430][i]!;
-    return `<rect x="${x}" y="${legendY}" width="12" height="12" fill="${COLORS[s]}"/><text x="${x + 18}" y="${legendY + 11}" class="label">${esc(legendText[s] ?? SUBJECT_LABEL[s])}</text>`;
+  // Entries laid out one after the other by an estimate of their text's width (12 px labels).
+  let legendX = 16;
+  const legend = BAR_ORDER.filter((s) => r.subjects.includes(s)).map((s) => {
+    const text = legendText[s] ?? SUBJECT_LABEL[s];
+    const x = legendX;
+    legendX += 18 + Math.ceil(text.length * 6.6) + 24;
+    return `<rect x="${x}" y="${legendY}" width="12" height="12" fill="${COLORS[s]}"/><text x="${x + 18}" y="${legendY + 11}" class="label">${esc(text)}</text>`;
   }).join('');
   const height = legendY + 28;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">

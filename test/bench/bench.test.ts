@@ -35,6 +35,10 @@ describe('bench', () => {
         }
         const md = fs.readFileSync(out, 'utf8');
         expect(md).to.include('| figure | unit | tsockify | websockify | raw TCP | ws→ws |');
+        // The reference relays have their column and their sentences, with nothing left blank.
+        expect(md).to.include('| tsockify ÷ ws relay |');
+        expect(md).to.include('The ws relay, the least any WebSocket relay in Node does,');
+        expect(md).to.not.match(/NaN|undefined/);
         expect(md).to.include('## Targets (issue 4)');
         expect(md).to.include('](benchmarks.svg)');
         const svg = fs.readFileSync(path.join(dir, 'benchmarks.svg'), 'utf8');

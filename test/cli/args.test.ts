@@ -278,6 +278,35 @@ describe('cli args', () => {
     });
   });
 
+  describe('#parseArgs --workers', () => {
+    it('is 1 (one process, no cluster) by default, a count when given, and the CPU count for auto', () => {
+      expect(run(['6080', 'h:1']).workers).to.equal(1);
+      expect(run(['--workers', '3', '6080', 'h:1']).workers).to.equal(3);
+      expect(run(['--workers=auto', '6080', 'h:1'], { ...ctx, cpuCount: () => 6 }).workers).to.equal(6);
+      expect(run(['--wo', '0x2', '6080', 'h:1']).workers).to.equal(2);
+    });
+
+    it('refuses a count below 1 or not a number, in optparse words', () => {
+      expect(usageError(['--workers', '0', '6080', 'h:1']).message).to.equal("option --workers: invalid value: '0'");
+      expect(usageError(['--workers', '-2', '6080', 'h:1']).message).to.equal("option --workers: invalid value: '-2'");
+      expect(usageError(['--workers', 'many', '6080', 'h:1']).message).to.equal("option --workers: invalid integer value: 'many'");
+    });
+
+    it('refuses what only one process can do, naming both flags; --timeout 0 (off) and --workers 1 are fine', () => {
+      const many = ['--workers', '2'];
+      expect(usageError([...many, '--run-once', '6080', 'h:1']).message).to.equal('--workers cannot be combined with --run-once');
+      expect(usageError([...many, '--timeout', '9', '6080', 'h:1']).message).to.equal('--workers cannot be combined with --timeout');
+      expect(usageError([...many, '--idle-timeout', '9', '6080', 'h:1']).message).to.equal('--workers cannot be combined with --idle-timeout');
+      expect(usageError([...many, '--inetd', 'h:1']).message).to.equal('--workers cannot be combined with --inetd');
+      expect(usageError([...many, 'h:1'], { ...ctx, env: { LISTEN_FDS: '1', LISTEN_PID: '4242' } }).message)
+        .to.equal('--workers cannot be combined with systemd socket activation (LISTEN_FDS)');
+      expect(usageError([...many, '6080', '--', 'Xvnc', ':1']).message).to.equal('--workers cannot be combined with a wrapped command (-- COMMAND)');
+      expect(usageError(['--workers', 'auto', '--run-once', '6080', 'h:1'], { ...ctx, cpuCount: () => 1 }).message).to.match(/--run-once/);
+      expect(run([...many, '--timeout', '0', '6080', 'h:1']).workers).to.equal(2);
+      expect(run(['--workers', '1', '--run-once', '6080', 'h:1']).runOnce).to.equal(true);
+    });
+  });
+
   describe('#parseArgs startup errors (websockify wording, then a fix)', () => {
     const cases: Array<[string[], string, RegExp]> = [
       [['--token-source', 'f', '6080'], 'You must use --token-plugin to use --token-source', /--token-plugin CLASS/],

@@ -26,6 +26,25 @@ describe('TsockifyServer', () => {
       expect(() => createServer({ target: 'h:99999' })).to.throw(/port "99999"/);
       expect(() => createServer({ target: 'h:1', tokenPlugin: { lookup: () => null } })).to.throw(/mutually exclusive/);
       expect(() => createServer({ hostToken: true })).to.throw(/hostToken needs a tokenPlugin/);
+      expect(() => createServer({ sessionIds: { first: 0 } })).to.throw(InvalidOptionError, 'invalid sessionIds.first 0: expected a whole number of at least 1');
+      expect(() => createServer({ sessionIds: { step: 1.5 } })).to.throw(InvalidOptionError, 'invalid sessionIds.step 1.5: expected a whole number of at least 1');
+    });
+  });
+
+  describe('sessionIds', () => {
+    it('numbers sessions first, first + step, ... (one share of the ids per cluster worker)', async () => {
+      const s = createServer({ listen: { host: '127.0.0.1', port: 0 }, target: `127.0.0.1:${target.port}`, sessionIds: { first: 2, step: 3 } });
+      const ids: number[] = [];
+      s.on('session', (info) => ids.push(info.id));
+      await s.listen();
+      for (let i = 0; i < 3; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${s.port}/`, 'binary');
+        await once(ws, 'open');
+        ws.close();
+        await once(ws, 'close');
+      }
+      expect(ids).to.deep.equal([2, 5, 8]);
+      await s.close();
     });
   });
 

@@ -5,10 +5,11 @@
  * yargs fights optparse semantics (see there). This file applies websockify_init()'s checks
  * in websockify's order, so the same bad command line gets the same first complaint, then
  * tsockify's own checks. Nothing here touches the network; the only outside facts it reads
- * are the environment (systemd socket activation) and whether the `--cert` file exists
- * (`--ssl-only`), both injectable for tests.
+ * are the environment (systemd socket activation), whether the `--cert` file exists
+ * (`--ssl-only`) and the CPU count (`--workers auto`), all injectable for tests.
  */
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 import { tokenize, parseOptparseInt, type FlagValue } from './tokenize.js';
@@ -86,6 +87,8 @@ export interface CliOptions {
   maxConnectionsPerClient: number | undefined;
   /** Seconds. */
   sessionIdleTimeout: number | undefined;
+  /** Processes that serve (`--workers`, `auto` resolved); 1 = this process alone, no cluster. */
+  workers: number;
   /** Things to log once the logger exists (deprecated or ignored flags). */
   warnings: string[];
 }
@@ -97,6 +100,8 @@ export interface ParseContext {
   pid?: number;
   cwd?: string;
   fileExists?: (file: string) => boolean;
+  /** What `--workers auto` means (default: os.availableParallelism()). */
+  cpuCount?: () => number;
 }
 
 const USAGE_HINT = "see 'tsockify --help' for the usage forms";
@@ -235,6 +240,14 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
     throw new UsageError('You must use --token-plugin to use --cookie-exchange', 'the cookie holds a token: add --token-plugin CLASS');
   }
   if (cookieExchange && flag('host-token')) throw new UsageError('--cookie-exchange cannot be combined with --host-token', 'give one');
+  const workersGiven = v.get('workers') as number | 'auto' | undefined;
+  const workers = workersGiven === 'auto' ? Math.max(1, (ctx.cpuCount ?? os.availableParallelism)()) : workersGiven ?? 1;
+  // `auto` is checked as if it were many, so that a command line is refused on every machine or on none.
+  if (workersGiven === 'auto' || workers > 1) {
+    checkWorkers({
+      runOnce: flag('run-once'), timeout: num('timeout') ?? 0, idleTimeout: num('idle-timeout') ?? 0, listen, wrap: wrapCommand !== undefined,
+    });
+  }
 
   return {
     kind: 'run',
@@ -286,9 +299,42 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
       maxConnections: num('max-connections'),
       maxConnectionsPerClient: num('max-connections-per-client'),
       sessionIdleTimeout: num('session-idle-timeout'),
+      workers,
       warnings,
     },
   };
+}
+
+/**
+ * What `--workers` cannot serve: options that end the whole process on what one process
+ * saw, and sockets or commands only one process can own. (One-time tokens kept in memory
+ * are refused later, once the token plugin says how it keeps them: workers.ts.)
+ */
+function checkWorkers(o: { runOnce: boolean; timeout: number; idleTimeout: number; listen: ListenSpec; wrap: boolean }): void {
+  if (o.runOnce) throw new UsageError('--workers cannot be combined with --run-once', '--run-once serves one connection in one process: drop --workers');
+  for (const [name, value] of [['--timeout', o.timeout], ['--idle-timeout', o.idleTimeout]] as const) {
+    if (value > 0) {
+      throw new UsageError(
+        `--workers cannot be combined with ${name}`,
+        `${name} decides when the process exits from the sessions it sees, and each worker sees only its own: drop --workers, or drop ${name} and stop tsockify with SIGTERM`,
+      );
+    }
+  }
+  if (o.listen.kind === 'fd' && o.listen.from === 'inetd') {
+    throw new UsageError('--workers cannot be combined with --inetd', 'the workers cannot share the socket passed on fd 0: give [source_addr:]source_port instead of --inetd, or drop --workers');
+  }
+  if (o.listen.kind === 'fd') {
+    throw new UsageError(
+      '--workers cannot be combined with systemd socket activation (LISTEN_FDS)',
+      'the workers cannot share the socket systemd passes: start tsockify without its .socket unit and give [source_addr:]source_port, or drop --workers',
+    );
+  }
+  if (o.wrap) {
+    throw new UsageError(
+      '--workers cannot be combined with a wrapped command (-- COMMAND)',
+      'every worker would start its own COMMAND: start it separately and give target_addr:target_port, or drop --workers',
+    );
+  }
 }
 
 /** Split on the LAST colon and strip brackets, as websockify does (`[::1]:6080`, `::1:6080`). */

@@ -31,6 +31,10 @@ export interface BuildContext {
   logger: Logger;
   /** The target to use in wrap mode without `--wrap-target` (a free port picked by the caller). */
   wrapTarget?: { host: string; port: number };
+  /** In a `--workers` worker: this worker's share of the session ids. */
+  sessionIds?: { first: number; step: number };
+  /** In a `--workers` worker: the cookie-sealing key the primary made for every worker. */
+  cookieSecret?: Buffer;
 }
 
 export function readOptionFile(flag: string, file: string, cwd: string): Buffer {
@@ -157,7 +161,11 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.targets.allowLinkLocal) options.allowLinkLocalTargets = true;
   if (cli.cookieExchange) {
     const { path: page, cookieName } = cli.cookieExchange;
-    options.cookieExchange = { ...(page !== undefined ? { path: page } : {}), ...(cookieName !== undefined ? { cookieName } : {}) };
+    options.cookieExchange = {
+      ...(page !== undefined ? { path: page } : {}),
+      ...(cookieName !== undefined ? { cookieName } : {}),
+      ...(ctx.cookieSecret !== undefined ? { secret: ctx.cookieSecret } : {}),
+    };
     settings.push(`  - Cookie exchange at ${page ?? '/'}`);
   }
   if (cli.pluginTimeout !== undefined) options.pluginTimeoutMs = Math.round(cli.pluginTimeout * 1000);
@@ -166,6 +174,7 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.maxConnections !== undefined) options.maxConnections = cli.maxConnections;
   if (cli.maxConnectionsPerClient !== undefined) options.maxConnectionsPerClient = cli.maxConnectionsPerClient;
   if (cli.sessionIdleTimeout !== undefined) options.sessionIdleTimeoutMs = Math.round(cli.sessionIdleTimeout * 1000);
+  if (ctx.sessionIds !== undefined) options.sessionIds = ctx.sessionIds;
   // Plugins last: they may open connections (Redis) that a later error would leave behind.
   if (cli.target.kind === 'token') options.tokenPlugin = await loadTokenPlugin(cli.target.plugin, cli.target.source, ctx);
   if (cli.auth) {

@@ -19,6 +19,8 @@ export type FlagType =
   | 'seconds'
   /** A positive byte count, optionally with a k/m/g suffix (powers of 1024). */
   | 'bytes'
+  /** An optparse integer >= 1, or `auto` (kept as the string; the parser decides what it means). */
+  | 'count'
   /** One of `choices`. */
   | 'choice';
 
@@ -128,11 +130,11 @@ const TSOCKIFY_FLAGS: readonly FlagSpec[] = [
   { name: 'handshake-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify', help: 'drop clients that take longer than SECONDS to send their request headers (default 5)' },
   {
     name: 'max-connections', type: 'int', metavar: 'N', group: 'tsockify',
-    help: 'most sessions at once; more are refused with 503 (default 16384, 0 = no limit)',
+    help: 'most sessions at once; more are refused with 503 (default 16384, 0 = no limit); with --workers, per worker',
   },
   {
     name: 'max-connections-per-client', type: 'int', metavar: 'N', group: 'tsockify',
-    help: 'most sessions from one client address; more are refused with 429 (default 0 = no limit)',
+    help: 'most sessions from one client address; more are refused with 429 (default 0 = no limit); with --workers, per worker',
   },
   {
     name: 'session-idle-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify',
@@ -158,6 +160,11 @@ const TSOCKIFY_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'cookie-exchange-path', type: 'string', metavar: 'PATH', group: 'tsockify', help: 'the page that trades ?token= for the cookie (default /; e.g. /vnc.html for noVNC); implies --cookie-exchange' },
   { name: 'cookie-name', type: 'string', metavar: 'NAME', group: 'tsockify', help: 'name of the --cookie-exchange cookie (default tsockify_token)' },
+  {
+    name: 'workers', type: 'count', default: 1, metavar: 'N', group: 'tsockify',
+    help: 'serve with N worker processes sharing the listening port, so sessions spread over CPU cores and open-file limits ' +
+      '(auto = one per CPU; default 1 = one process). The connection limits apply to each worker',
+  },
   { name: 'plugin-timeout', type: 'seconds', metavar: 'SECONDS', group: 'tsockify', help: 'answer 503 when a token or auth plugin takes longer than SECONDS (default 5)' },
   {
     name: 'wrap-target', type: 'string', metavar: 'HOST:PORT', group: 'tsockify',

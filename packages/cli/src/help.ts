@@ -23,6 +23,10 @@ const NOTES: readonly string[] = [
   '-D/--daemon starts a detached copy of tsockify (stdout and stderr go to --log-file, or /dev/null) and ' +
     'returns once it is listening, or with its startup error. SIGTERM and SIGINT close sessions (1001) and ' +
     'exit 0; SIGHUP re-opens --log-file (for logrotate).',
+  '--workers N makes the tsockify process a primary that forks N worker processes sharing the listening ' +
+    'port; signal the primary (it passes SIGTERM and SIGHUP on, and restarts a worker that dies). It cannot be ' +
+    'combined with --run-once, --timeout, --idle-timeout, --inetd, socket activation, wrap mode or one-time ' +
+    'tokens kept in memory.',
   'Logs go to stderr: human-readable on a terminal, JSON lines otherwise (--log-format). Tokens, passwords, ' +
     'cookies and Authorization headers are never logged.',
 ];

@@ -1,6 +1,11 @@
 /**
  * The running command: logger, core options, server, startup lines, wrapped command,
  * signals and the lifecycle that decides the exit code. Loaded by `main` after parsing.
+ *
+ * A `--workers` worker runs this too, with three differences: its primary prints the
+ * startup lines and warnings (once for all workers), it hears of `listening` and of each
+ * session id over IPC, and a second SIGTERM does not cut its graceful close short (the
+ * primary decides when to stop waiting).
  */
 import { createServer, formatTarget, primeAllocator, type Logger, type SessionCloseInfo, type SessionInfo, type TsockifyServer } from '@tsockify/core';
 import path from 'node:path';
@@ -12,29 +17,31 @@ import { forgetActivationEnv, systemdFdCount } from './activation.js';
 import { findRebind, pickFreePort, startWrappedCommand, type WrappedCommand } from './wrap.js';
 import { runLifecycle } from './lifecycle.js';
 import type { MainIo } from './main.js';
+import { leavePrimary, sendToPrimary, type WorkerRole } from './worker.js';
 
-export async function runServer(cli: CliOptions, io: MainIo, daemonChild: boolean): Promise<number> {
+export async function runServer(cli: CliOptions, io: MainIo, daemonChild: boolean, worker?: WorkerRole): Promise<number> {
   const logging = await createCliLogger({
     verbose: cli.verbose,
     format: cli.log.format,
     file: cli.log.file,
     syslog: cli.log.syslog,
     legacySyslog: cli.log.legacySyslog,
-    // A daemon's stderr is /dev/null or the log file, which has its own destination.
-    console: daemonChild ? undefined : io.stderr,
+    // A daemon's stderr is /dev/null or the log file, which has its own destination; so is
+    // the stderr of a daemon's workers, inherited from it.
+    console: daemonChild || (worker !== undefined && cli.daemon) ? undefined : io.stderr,
     daemon: cli.daemon,
   });
   try {
-    return await serve(cli, io, logging, daemonChild);
+    return await serve(cli, io, logging, daemonChild, worker);
   } catch (err) {
     logging.close();
     throw err;
   }
 }
 
-async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChild: boolean): Promise<number> {
-  const log = logging.logger as unknown as Logger;
-  for (const w of cli.warnings) log.warn(w);
+async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChild: boolean, worker: WorkerRole | undefined): Promise<number> {
+  const log = (worker ? logging.logger.child({ worker: worker.slot }) : logging.logger) as unknown as Logger;
+  if (!worker) for (const w of cli.warnings) log.warn(w);
   // On the thread pool while the server starts (packages/core/src/allocator.ts).
   const { skipped } = primeAllocator(io.env);
   if (skipped !== undefined) log.debug(`glibc trim threshold left as it is: ${skipped}`);
@@ -51,8 +58,13 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
   if (cli.target.kind === 'wrap-auto') wrapTarget = { host: '127.0.0.1', port: await pickFreePort() };
   else if (cli.wrap && cli.target.kind === 'tcp') wrapTarget = { host: cli.target.host, port: cli.target.port };
 
-  const built = await buildCoreOptions(cli, { cwd: io.cwd, logger: log, wrapTarget });
-  for (const w of built.warnings) log.warn(w);
+  const built = await buildCoreOptions(cli, {
+    cwd: io.cwd,
+    logger: log,
+    wrapTarget,
+    ...(worker ? { sessionIds: { first: worker.firstSession, step: worker.count }, cookieSecret: worker.cookieSecret } : {}),
+  });
+  if (!worker) for (const w of built.warnings) log.warn(w);
   let server: TsockifyServer;
   try {
     server = createServer(built.options);
@@ -64,12 +76,15 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
   server.on('error', (err) => log.error({ err: err.message }, `server error: ${err.message}`));
   server.on('session', (info) => logSessionOpen(log, info));
   server.on('sessionClose', (info) => logSessionClose(log, info));
+  if (worker) server.on('session', (info) => void sendToPrimary({ type: 'session', id: info.id }));
 
   const dst = describeTarget(cli, wrapTarget);
-  log.info('WebSocket server settings:');
-  log.info(describeListen(cli));
-  for (const line of built.settings) log.info(line);
-  if (cli.daemon) log.info('  - Backgrounding (daemon)');
+  if (!worker) {
+    log.info('WebSocket server settings:');
+    log.info(describeListen(cli));
+    for (const line of built.settings) log.info(line);
+    if (cli.daemon) log.info('  - Backgrounding (daemon)');
+  }
 
   let addresses: string[];
   try {
@@ -89,8 +104,16 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
     afterClose: () => logging.close(),
   });
   // Before the startup line: whoever reads it may signal us at once.
-  const removeSignals = io.signals ? installSignals(server, lifecycle.shutdown, logging, log, cli, daemonChild) : () => {};
+  const removeSignals = io.signals ? installSignals(server, lifecycle.shutdown, logging, log, cli, daemonChild, worker !== undefined) : () => {};
 
+  if (worker) {
+    log.debug({ addresses }, `worker ${worker.slot} listening`);
+    await sendToPrimary({ type: 'listening', addresses });
+    const code = await lifecycle.done;
+    removeSignals();
+    leavePrimary();
+    return code;
+  }
   const src = cli.listen.kind === 'fd' ? (cli.listen.from === 'inetd' ? 'inetd' : 'systemd socket') : addresses.join(', ');
   log.info(`  - proxying from ${src} to ${dst}${cli.targetTls ? ' (using SSL)' : ''}`);
   log.info({ addresses, target: dst, tls: built.tlsEnabled }, `tsockify: listening on ${addresses.join(', ')} proxying to ${dst}`);
@@ -129,9 +152,14 @@ function installSignals(
   log: Logger,
   cli: CliOptions,
   daemonChild: boolean,
+  inWorker: boolean,
 ): () => void {
   let signalled = false;
   const onStop = (signal: NodeJS.Signals): void => {
+    // A worker may get the signal twice: from its primary and from whoever signalled the
+    // whole process group (Ctrl-C, systemd's KillMode=control-group). The primary forces
+    // the exit with SIGKILL when it stops waiting.
+    if (signalled && inWorker) return;
     if (signalled) {
       // A second signal: the operator does not want to wait for sessions to close.
       process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -147,8 +175,9 @@ function installSignals(
   };
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
-  // SIGHUP keeps its default (terminate) unless there is a log file to re-open or we are a daemon.
-  const handleHup = cli.log.file !== undefined || daemonChild;
+  // SIGHUP keeps its default (terminate) unless there is a log file to re-open or we are a
+  // daemon (or a daemon's worker), as the primary of --workers decides it too.
+  const handleHup = cli.log.file !== undefined || daemonChild || (inWorker && cli.daemon);
   if (handleHup) process.on('SIGHUP', onHup);
   return () => {
     process.removeListener('SIGTERM', onStop);
@@ -157,7 +186,7 @@ function installSignals(
   };
 }
 
-function describeListen(cli: CliOptions): string {
+export function describeListen(cli: CliOptions): string {
   switch (cli.listen.kind) {
     case 'tcp': return `  - Listen on ${cli.listen.host ?? ''}:${cli.listen.port}`;
     case 'unix': return `  - Listen on unix socket ${cli.listen.path}`;
@@ -165,7 +194,7 @@ function describeListen(cli: CliOptions): string {
   }
 }
 
-function describeTarget(cli: CliOptions, wrapTarget: { host: string; port: number } | undefined): string {
+export function describeTarget(cli: CliOptions, wrapTarget: { host: string; port: number } | undefined): string {
   const t = cli.target;
   const base = t.kind === 'tcp' ? formatTarget({ host: t.host, port: t.port })
     : t.kind === 'unix' ? `unix:${t.path}`

@@ -146,6 +146,15 @@ function convert(flag: FlagSpec, spelled: string, raw: string): FlagValue {
       if (n < 0) throw new UsageError(`option ${spelled}: invalid value: ${pyRepr(raw)}`, `${flag.metavar ?? 'N'} must not be negative`);
       return n;
     }
+    case 'count': {
+      if (raw.trim() === 'auto') return 'auto';
+      const n = parseOptparseInt(raw);
+      if (n === undefined) {
+        throw new UsageError(`option ${spelled}: invalid integer value: ${pyRepr(raw)}`, `give ${flag.metavar ?? 'N'} as a whole number, or auto`);
+      }
+      if (n < 1) throw new UsageError(`option ${spelled}: invalid value: ${pyRepr(raw)}`, `${flag.metavar ?? 'N'} must be at least 1`);
+      return n;
+    }
     case 'seconds': {
       const n = /^\s*\d+(\.\d*)?\s*$|^\s*\.\d+\s*$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isFinite(n) || n <= 0) {

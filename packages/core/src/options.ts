@@ -120,7 +120,14 @@ export interface TsockifyOptions {
   maxConnectionsPerClient?: number;
   /** Close a session with 1000 "Idle timeout" after this many ms without bytes either way. 0 = off (default). */
   sessionIdleTimeoutMs?: number;
-  /** Record each session to `${record}.${n}` in noVNC's playback format. */
+  /**
+   * How sessions are numbered: `first`, `first + step`, `first + 2 * step`, ... Processes
+   * that serve one port together (a cluster) each take their own `first` from 1 to `step`
+   * and the same `step` (the process count), so that session ids in logs and `record` file
+   * names never collide. Default `{ first: 1, step: 1 }`.
+   */
+  sessionIds?: { first?: number; step?: number };
+  /** Record each session to `${record}.${n}` in noVNC's playback format (`n` is the session id). */
   record?: string;
   /** Write websockify's per-frame traffic legend characters here (websockify `--traffic`). */
   traffic?: Writable | boolean;
@@ -148,6 +155,7 @@ export interface ResolvedOptions {
   maxConnections: number;
   maxConnectionsPerClient: number;
   sessionIdleTimeoutMs: number;
+  sessionIds: { first: number; step: number };
   record: string | undefined;
   traffic: Writable | undefined;
   logger: Logger;
@@ -182,6 +190,17 @@ function positiveNumber(name: string, value: number | undefined, fallback: numbe
     throw new InvalidOptionError(`invalid ${name} ${String(value)}: expected a ${allowZero ? 'non-negative' : 'positive'} number`);
   }
   return value;
+}
+
+function sessionIds(opt: TsockifyOptions['sessionIds']): { first: number; step: number } {
+  if (opt === undefined) return { first: 1, step: 1 };
+  if (opt === null || typeof opt !== 'object') throw new InvalidOptionError(`invalid sessionIds ${String(opt)}: expected { first, step }`);
+  const ids = { first: opt.first ?? 1, step: opt.step ?? 1 };
+  for (const name of ['first', 'step'] as const) {
+    const v = ids[name];
+    if (!Number.isSafeInteger(v) || v < 1) throw new InvalidOptionError(`invalid sessionIds.${name} ${String(v)}: expected a whole number of at least 1`);
+  }
+  return ids;
 }
 
 /** Validate options once, when the server is created: bad config fails at startup. */
@@ -236,6 +255,7 @@ export function resolveOptions(options: TsockifyOptions): ResolvedOptions {
     maxConnections: positiveNumber('maxConnections', options.maxConnections, 16_384, true),
     maxConnectionsPerClient: positiveNumber('maxConnectionsPerClient', options.maxConnectionsPerClient, 0, true),
     sessionIdleTimeoutMs: positiveNumber('sessionIdleTimeoutMs', options.sessionIdleTimeoutMs, 0, true),
+    sessionIds: sessionIds(options.sessionIds),
     record: options.record,
     traffic,
     logger: options.logger ?? silentLogger,

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -69,7 +70,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
   private idleSweep: NodeJS.Timeout | undefined;
   /** Sessions and upgrades in progress per client address, for maxConnectionsPerClient. */
   private readonly perClient = new Map<string, number>();
-  private sessionCounter = 0;
+  /** The id the next session gets (options.sessionIds). */
+  private nextSessionId: number;
   private pending = 0;
   private closed = false;
 
@@ -77,6 +79,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     super();
     this.options = resolveOptions(options);
     this.log = this.options.logger;
+    this.nextSessionId = this.options.sessionIds.first;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -402,7 +405,7 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
         : await dialTarget(target, dial);
       if (this.options.record !== undefined || this.options.traffic !== undefined) {
         // Number the session now: concurrent upgrades must not share a record file.
-        sessionId = ++this.sessionCounter;
+        sessionId = this.takeSessionId();
         taps = await openTaps(this.options, sessionId, log);
       }
     } catch (err) {
@@ -492,11 +495,17 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
     }
   }
 
+  private takeSessionId(): number {
+    const id = this.nextSessionId;
+    this.nextSessionId += this.options.sessionIds.step;
+    return id;
+  }
+
   private startSession(
     ws: WebSocket, socket: Duplex, targetSocket: net.Socket, target: Target, path: string,
     taps: SessionTaps | undefined, remoteAddress: string, remotePort: number, sessionId: number | undefined,
   ): void {
-    const id = sessionId ?? ++this.sessionCounter;
+    const id = sessionId ?? this.takeSessionId();
     const info: SessionInfo = {
       id,
       remoteAddress,
@@ -614,6 +623,11 @@ function removeStaleSocket(path: string): void {
     return;
   }
   if (!st.isSocket()) throw new ListenError(`cannot listen on unix socket ${path}: a file that is not a socket is in the way`);
+  // In a cluster worker the primary binds the path once for every worker (node's cluster
+  // shares listeners by address): the socket found here may be the one another worker's
+  // listen() just created, and unlinking it would leave the listener unreachable. The
+  // primary removes a stale socket before it forks.
+  if (cluster.isWorker) return;
   fs.unlinkSync(path);
 }
 

@@ -1,10 +1,11 @@
 /** The subjects, scenarios and figures of the benchmark, in the order the report shows them. */
 
-export const SUBJECTS = ['tsockify', 'websockify', 'tcp', 'ws', 'tcp-relay', 'ws-relay'] as const;
+export const SUBJECTS = ['tsockify', 'tsockify-w2', 'websockify', 'tcp', 'ws', 'tcp-relay', 'ws-relay'] as const;
 export type SubjectName = (typeof SUBJECTS)[number];
 
 export const SUBJECT_LABEL: Record<SubjectName, string> = {
   tsockify: 'tsockify',
+  'tsockify-w2': 'tsockify, 2 workers',
   websockify: 'websockify',
   tcp: 'raw TCP',
   ws: 'ws→ws',
@@ -26,11 +27,15 @@ export const PROXIES: readonly SubjectName[] = ['tsockify', 'websockify'];
 
 /**
  * The TCP relay is a reference for one relay hop in Node; holding idle sessions says nothing
- * there that raw TCP does not, so it sits that scenario out. The ws relay runs everything: it
+ * there that raw TCP does not, so it sits that scenario out. tsockify with `--workers 2` runs
+ * the scenarios with many sessions at once: parallel setup, and idle sessions, where two
+ * processes can hold more than one process's open-files limit allows. The ws relay runs everything: it
  * is also the memory floor for a relay holding a WebSocket and a TCP socket per session.
  */
 export function runs(subject: SubjectName, scenario: ScenarioName): boolean {
   if (subject === 'tcp-relay') return scenario !== 'idle';
+  // One session lives in one worker: only the many-session scenarios can tell workers apart.
+  if (subject === 'tsockify-w2') return scenario === 'setup-par' || scenario === 'idle';
   return true;
 }
 

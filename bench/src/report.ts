@@ -215,6 +215,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
   L.push('## What each subject is');
   L.push('');
   L.push('- **tsockify**: the CLI as its own process, `node packages/cli/bin/tsockify.js 127.0.0.1:PORT 127.0.0.1:TARGET` (default options, logging at its default level to a file).');
+  L.push('- **tsockify, 2 workers**: the same CLI with `--workers 2` (two worker processes sharing the port, sessions spread between them), in the scenarios with many sessions at once (parallel setup, idle sessions). A session needs two descriptors, so one process stops short of 10,000 sessions where the open-files limit is 20,000; two processes do not.');
   L.push('- **websockify**: `/usr/bin/websockify 127.0.0.1:PORT 127.0.0.1:TARGET` (Debian\'s Python websockify; it forks a process per session).');
   L.push('- **raw TCP**: the client connects straight to the target: the machine\'s limit for moving these bytes.');
   L.push('- **ws→ws**: a `ws` client talking to a `ws` server (inside the target process) that speaks the same protocol: the limit for any one-hop WebSocket relay using this client.');

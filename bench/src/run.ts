@@ -120,6 +120,7 @@ async function startSubject(name: SubjectName, target: Target, o: BenchOptions):
   const dest = `127.0.0.1:${target.tcpPort}`;
   const log = path.join(o.workDir, `${name}.log`);
   const proxy = name === 'tsockify' ? startLogged(process.execPath, [o.tsockifyBin, listen, dest], log)
+    : name === 'tsockify-w2' ? startLogged(process.execPath, [o.tsockifyBin, '--workers', '2', listen, dest], log)
     : name === 'websockify' ? startLogged(o.websockifyBin, [listen, dest], log)
     : startReference(name, port, target.tcpPort, log);
   try {

@@ -16,6 +16,7 @@ const COLORS: Record<SubjectName, string> = {
   ws: '#111827',
   'tcp-relay': '#94a3b8',
   'ws-relay': '#0d9488',
+  'tsockify-w2': '#60a5fa',
 };
 
 interface Bar { subject: SubjectName; value: number; text: string }

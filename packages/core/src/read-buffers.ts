@@ -65,5 +65,5 @@ export function nextReadBuffer(): Buffer {
   return buf;
 }
 
-/** Set by dialTarget on a socket dialled with `onread`: it stays paused until its Session starts. */
+/** Set by dialTarget on a socket dialled with `onread`: its bytes go to the onread callback, not 'data'. */
 export const kPooledReads = Symbol('tsockify.pooledReads');

@@ -6,6 +6,7 @@ import { MAX_FRAME_PAYLOAD } from './options.js';
 import {
   SCRATCH, chooseNextReadBuffer, kPooledReads, nextReadBuffer, releaseReadBuffer, takeReadBuffer,
 } from './read-buffers.js';
+import { HOLD_LIMIT, adoptDialled, heldState, type HeldState } from './target.js';
 
 /** Facts about a live session, as given to `session` listeners. */
 export interface SessionInfo {
@@ -139,10 +140,20 @@ export class Session {
     ws.on('close', Session.onWsClose);
     ws.on('pong', Session.onPong);
     if ('setKeepAlive' in clientSocket) (clientSocket as Socket).setKeepAlive(true, 60_000);
-    // A target dialled with TARGET_READS waits, paused, for this: its bytes come to
-    // onTargetRead. Any other socket (TLS targets, a library caller's own) emits 'data'.
+    // A target dialled with TARGET_READS brings its bytes to onTargetRead; any other socket
+    // (TLS targets, a library caller's own) emits 'data'.
+    const held = adoptDialled(target);
+    // Reading may have paused at HOLD_LIMIT before this session started.
     if ((target as Pooled)[kPooledReads]) target.resume();
     else target.on('data', Session.onTargetData);
+    if (held !== undefined) this.replay(held);
+  }
+
+  /** What the target did before this session started: its first bytes, then its EOF or error. */
+  private replay(held: HeldState): void {
+    for (const chunk of held.chunks) this.sendToClient(chunk, undefined);
+    if (held.error !== undefined) Session.onTargetError.call(this.target, held.error);
+    else if (held.ended) this.targetEnded();
   }
 
   /** Send our close frame, remembering it in case the client drops without echoing it. */
@@ -193,11 +204,13 @@ export class Session {
     const s = (this as Tagged)[kSession];
     const pooled = buf !== SCRATCH;
     if (s === undefined) {
-      // dialTarget pauses the socket until its Session resumes it, so this cannot happen;
-      // if it ever did, failing the dial loudly beats losing the target's first bytes.
+      // Connected, upgrade not answered yet: keep a copy for the Session (see HeldState).
+      const held = heldState(this);
+      held.chunks.push(Buffer.from(buf.subarray(0, nread)));
+      held.bytes += nread;
       if (pooled) releaseReadBuffer(buf);
       chooseNextReadBuffer(undefined);
-      this.destroy(new Error('target data arrived before its session started'));
+      if (held.bytes >= HOLD_LIMIT) this.pause();
       return true;
     }
     // A full read means more is waiting: read on into a buffer of this socket's own.

@@ -19,11 +19,51 @@ export interface DialOptions {
   /** Aborts the dial (the client went away while we were connecting). */
   signal?: AbortLike;
   /**
-   * Read plain TCP and unix targets through Node's `onread` (relay.ts passes TARGET_READS).
-   * The socket comes back paused and emits no 'data'; the Session resumes it. TLS targets
-   * ignore this and read as usual.
+   * Read plain TCP and unix targets through Node's `onread` (relay.ts passes TARGET_READS):
+   * the socket then emits no 'data'. TLS targets ignore this and read as usual.
    */
   onread?: net.OnReadOpts;
+}
+
+/**
+ * What happened on a dialled socket between the dial and the Session that takes it over:
+ * bytes the target sent at once (a VNC server speaks first), its EOF, an error. The Session
+ * sends the bytes right after the 101, in the same tick, so the greeting does not wait for
+ * another turn of the event loop.
+ */
+export interface HeldState {
+  chunks: Buffer[];
+  bytes: number;
+  ended: boolean;
+  error: Error | undefined;
+}
+
+const kHeld = Symbol('tsockify.held');
+type Holding = net.Socket & { [kHeld]?: HeldState };
+
+/** Past this many held bytes the socket stops reading until its Session starts. */
+export const HOLD_LIMIT = 256 * 1024;
+
+/** The held state of a dialled socket, created on first use. */
+export function heldState(socket: net.Socket): HeldState {
+  return ((socket as Holding)[kHeld] ??= { chunks: [], bytes: 0, ended: false, error: undefined });
+}
+
+function holdError(this: net.Socket, err: Error): void {
+  heldState(this).error ??= err;
+}
+
+function holdEnd(this: net.Socket): void {
+  heldState(this).ended = true;
+}
+
+/** For the Session: stop holding and take what was held (undefined: nothing happened). */
+export function adoptDialled(socket: net.Socket): HeldState | undefined {
+  socket.removeListener('error', holdError);
+  socket.removeListener('end', holdEnd);
+  const held = (socket as Holding)[kHeld];
+  if (held !== undefined) (socket as Holding)[kHeld] = undefined;
+  return held;
 }
 
 /** Keep-alive probes start after this much silence; catches targets that vanish without a FIN. */
@@ -93,9 +133,6 @@ export function dialTarget(target: Target, opts: DialOptions): Promise<net.Socke
       });
     }
     if (onread && !(socket instanceof tls.TLSSocket)) {
-      // Paused before it connects, reading never starts: a greeting the target sends at once
-      // (VNC's "RFB 003.008") waits in the kernel until the session is there to take it.
-      socket.pause();
       (socket as net.Socket & { [kPooledReads]?: boolean })[kPooledReads] = true;
     }
 
@@ -111,6 +148,10 @@ export function dialTarget(target: Target, opts: DialOptions): Promise<net.Socke
         reject(err);
         return;
       }
+      // Until a Session adopts the socket (adoptDialled), an error or EOF is kept, not lost:
+      // an 'error' with no listener would end the process.
+      socket.on('error', holdError);
+      socket.once('end', holdEnd);
       resolve(socket);
     };
     const onError = (err: NodeJS.ErrnoException): void => {

@@ -76,7 +76,7 @@ async function serve(cli: CliOptions, io: MainIo, logging: CliLogger, daemonChil
   server.on('error', (err) => log.error({ err: err.message }, `server error: ${err.message}`));
   server.on('session', (info) => logSessionOpen(log, info));
   server.on('sessionClose', (info) => logSessionClose(log, info));
-  if (worker) server.on('session', (info) => void sendToPrimary({ type: 'session', id: info.id }));
+  if (worker) reportSessionIds(server);
 
   const dst = describeTarget(cli, wrapTarget);
   if (!worker) {
@@ -232,3 +232,24 @@ function clientOf(info: SessionInfo): string {
   const addr = info.remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
   return addr.includes(':') ? `[${addr}]:${info.remotePort}` : `${addr}:${info.remotePort}`;
 }
+
+/**
+ * In a worker: tell the primary the highest session id used so far, at most once a second (a
+ * message per session would cost the primary an IPC round per connection). A restarted worker
+ * starts far enough past the last report (workers.ts, ID_MARGIN) to never reuse an id.
+ */
+function reportSessionIds(server: TsockifyServer): void {
+  let highest = 0;
+  let reported = 0;
+  server.on('session', (info) => { if (info.id > highest) highest = info.id; });
+  const timer = setInterval(() => {
+    if (highest === reported) return;
+    reported = highest;
+    void sendToPrimary({ type: 'session', id: highest });
+  }, SESSION_REPORT_MS);
+  timer.unref();
+  server.once('close', () => clearInterval(timer));
+}
+
+/** How often a worker reports its highest session id. */
+const SESSION_REPORT_MS = 1000;

@@ -25,7 +25,7 @@ export interface WorkerRole {
 /** What a worker tells the primary. */
 export type WorkerMessage =
   | { type: 'listening'; addresses: string[] }
-  /** A session got this id: a restarted worker continues after the last one its slot used. */
+  /** The highest session id used so far (sent at most once a second; see serve.ts). */
   | { type: 'session'; id: number }
   /** Why the worker could not start: the CliError main would have printed. */
   | { type: 'error'; code: CliErrorCode; message: string; hint: string | undefined; exitCode: number };

@@ -35,6 +35,11 @@ const RESTART_WINDOW_MS = 60_000;
 const MAX_RESTARTS = 5;
 /** After this long a stopping worker is killed (each worker also gives its sessions at most ~5 s). */
 const STOP_GRACE_MS = 10_000;
+/**
+ * A worker reports its highest session id once a second, so a restarted one starts this many
+ * of its ids past the last report: more sessions than a worker opens in a second, by far.
+ */
+const ID_MARGIN = 100_000;
 
 const binPath = fileURLToPath(new URL('../bin/tsockify.js', import.meta.url));
 
@@ -141,6 +146,8 @@ interface Slot {
   listening: boolean;
   /** The highest session id this slot has reported (n - count before the first). */
   lastSessionId: number;
+  /** A worker has been started in this slot before (a fork now is a restart). */
+  started: boolean;
   /** Why the worker said it could not start, until it exits. */
   failure: CliError | undefined;
   restartTimer: NodeJS.Timeout | undefined;
@@ -168,7 +175,7 @@ class WorkerPool {
   ) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.slots = Array.from({ length: count }, (_, i) => ({
-      n: i + 1, worker: undefined, listening: false, lastSessionId: i + 1 - count, failure: undefined, restartTimer: undefined,
+      n: i + 1, worker: undefined, listening: false, lastSessionId: i + 1 - count, started: false, failure: undefined, restartTimer: undefined,
     }));
   }
 
@@ -212,8 +219,9 @@ class WorkerPool {
     slot.listening = false;
     slot.failure = undefined;
     const worker = cluster.fork(workerEnv({
-      slot: slot.n, count: this.count, firstSession: slot.lastSessionId + this.count, cookieSecret: this.cookieSecret,
+      slot: slot.n, count: this.count, firstSession: this.nextFirstSession(slot), cookieSecret: this.cookieSecret,
     }));
+    slot.started = true;
     slot.worker = worker;
     const pid = worker.process.pid;
     this.log.info({ worker: slot.n, workerPid: pid }, `worker ${slot.n} started (pid ${pid})`);
@@ -222,11 +230,15 @@ class WorkerPool {
     worker.on('exit', (code, signal) => this.onExit(slot, pid, code, signal));
   }
 
+  /** A first start begins at the slot's number; a restart well past the last id reported. */
+  private nextFirstSession(slot: Slot): number {
+    const first = slot.lastSessionId + this.count;
+    return slot.started ? first + ID_MARGIN * this.count : first;
+  }
+
   private onMessage(slot: Slot, m: WorkerMessage): void {
     switch (m.type) {
       case 'session':
-        // Sent after the id is used, so a worker killed at that moment may take one id
-        // again once restarted; that is the only way two sessions can share one.
         if (m.id > slot.lastSessionId) slot.lastSessionId = m.id;
         break;
       case 'listening':

@@ -181,6 +181,44 @@ describe('tsockify --workers', function () {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    it('serves one-time tokens kept in Redis: a token opens one session, whichever worker sees it again refuses it', async function () {
+      this.timeout(30_000);
+      const redisPort = await freePort();
+      const redis = track(startProcess('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']));
+      const dir = tmpDir('workers-once-redis');
+      try {
+        await redis.waitForOutput(/Ready to accept connections/);
+        const keys = path.join(dir, 'hs.keys');
+        let text = '';
+        const out = new Writable({ write(c: Buffer, _e, cb) { text += c.toString(); cb(); } });
+        expect(await runTokenCommand(['keygen'], { stdout: out, stderr: out, cwd: dir })).to.equal(0);
+        fs.writeFileSync(keys, text);
+        const sign = async (): Promise<string> => {
+          let token = '';
+          const w = new Writable({ write(c: Buffer, _e, cb) { token += c.toString(); cb(); } });
+          const args = ['sign', '--keys', keys, '--host', '127.0.0.1', '--port', String(target.port), '--print', 'token'];
+          expect(await runTokenCommand(args, { stdout: w, stderr: w, cwd: dir })).to.equal(0);
+          return token.trim();
+        };
+        const t = await startListening(['--workers', '2', '--token-plugin', 'SignedToken', '--token-source', `${keys}::once:127.0.0.1:${redisPort}`]);
+        // Four tokens, each used twice in a row: round-robin gives the second use to the other worker.
+        for (let i = 0; i < 4; i++) {
+          const url = t.url(`/websockify?token=${await sign()}`);
+          const ws = await openWs(url);
+          expect(await echoRoundTrip(ws, `once ${i}`)).to.equal(`once ${i}`);
+          await openWs(url).then(
+            () => { throw new Error('a used token opened a second session'); },
+            (err: Error) => expect(err.message).to.equal('HTTP 401'),
+          );
+        }
+        await until(() => openedSessions(t.proc).length === 4, () => 'four session lines');
+        expect(await t.proc.stop()).to.equal(0);
+      } finally {
+        await redis.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('-D: the background copy is the primary; it serves and stops its workers on SIGTERM', async () => {
       const dir = tmpDir('workers-daemon');
       const log = path.join(dir, 'd.log');

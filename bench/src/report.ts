@@ -21,6 +21,9 @@ function series(r: Results, m: string, s: SubjectName): Array<number | undefined
   return r.values[m]?.[s] ?? [];
 }
 
+/** KiB as MiB; not measured (NaN, or null once saved with --json) is a dash. */
+const mib = (kib: number | null): string => (typeof kib === 'number' && Number.isFinite(kib) ? fmt(kib / 1024) : '—');
+
 /** Median over rounds of the rounds that measured something. */
 function mid(r: Results, m: string, s: SubjectName): number {
   return median(series(r, m, s).filter((x): x is number => x !== undefined));
@@ -173,7 +176,7 @@ export function renderMarkdown(r: Results, ctx: ReportContext): string {
     for (const d of r.idle) {
       const note = d.skipped ?? d.firstError ?? '';
       L.push(`| ${SUBJECT_LABEL[d.subject]} | ${d.round + 1} | ${d.asked.toLocaleString('en-US')} | ${d.skipped ? '—' : d.held.toLocaleString('en-US')} | ${d.skipped ? '—' : d.echoing.toLocaleString('en-US')} | ${d.skipped ? '—' : d.failed}`
-        + ` | ${d.skipped ? '—' : d.seconds.toFixed(1)} | ${fmt(d.pssBeforeKiB / 1024)} | ${fmt(d.pssHeldKiB / 1024)} | ${d.skipped ? '—' : d.processes} | ${Number.isFinite(d.fds) ? d.fds : '—'} | ${note.replace(/\|/g, '\\|')} |`);
+        + ` | ${d.skipped ? '—' : d.seconds.toFixed(1)} | ${mib(d.pssBeforeKiB)} | ${mib(d.pssHeldKiB)} | ${d.skipped ? '—' : d.processes} | ${Number.isFinite(d.fds) ? d.fds : '—'} | ${note.replace(/\|/g, '\\|')} |`);
     }
     L.push('');
     if (r.fdCeiling) {

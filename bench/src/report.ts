@@ -79,8 +79,11 @@ function ceilings(r: Results): string[] {
   for (const [m, name] of [['down', 'Downstream'], ['up', 'Upstream']] as const) {
     const relay = medianRatio(series(r, m, 'tcp-relay'), series(r, m, 'tcp'));
     const ws = medianRatio(series(r, m, 'ws-relay'), series(r, m, 'ws'));
+    // A relay that only reads and writes, against websockify: how far "n × websockify" can go.
+    const vsWsfy = medianRatio(series(r, m, 'tcp-relay'), series(r, m, 'websockify'));
     bullet(out, name, [
-      Number.isFinite(relay) ? `The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(mid(r, `${m}.cpu`, 'tcp-relay'))} CPU s/GiB;`
+      Number.isFinite(relay) ? `The TCP relay moves ${fmtRatio(relay)} of raw TCP at ${fmt(mid(r, `${m}.cpu`, 'tcp-relay'))} CPU s/GiB`
+        + `${Number.isFinite(vsWsfy) ? ` and ${fmtRatio(vsWsfy)} of websockify` : ''};`
         + ` tsockify moves ${fmtRatio(medianRatio(series(r, m, 'tsockify'), series(r, m, 'tcp-relay')))} of the TCP relay.` : undefined,
       Number.isFinite(ws) ? `${wsRelay} moves ${fmtRatio(ws)} of ws→ws at ${fmt(mid(r, `${m}.cpu`, 'ws-relay'))} CPU s/GiB, so the "≥ 0.8 × ws→ws" target is ${reach(ws, 0.8)};`
         + ` tsockify moves ${fmtRatio(medianRatio(series(r, m, 'tsockify'), series(r, m, 'ws-relay')))} of the ws relay.` : undefined,

@@ -76,7 +76,7 @@ export interface CliOptions {
   /** `--allow-target` entries, in order, and the special-address overrides. */
   targets: { allow: string[] | undefined; allowLoopback: boolean; allowLinkLocal: boolean };
   /** `--cookie-exchange`: the page path and cookie name (undefined = the defaults). */
-  cookieExchange: { path: string | undefined; cookieName: string | undefined } | undefined;
+  cookieExchange: { path: string | undefined; cookieName: string | undefined; secretFile: string | undefined } | undefined;
   /** Seconds. */
   pluginTimeout: number | undefined;
   maxMessageSize: number | undefined;
@@ -235,11 +235,14 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
     throw new UsageError('You must use --web to use --web-index', 'add --web DIR, or drop --web-index');
   }
   if (flag('libserver')) warnings.push('--libserver is ignored: tsockify has one server engine');
-  const cookieExchange = flag('cookie-exchange') || str('cookie-exchange-path') !== undefined || str('cookie-name') !== undefined;
+  // The flag that turned the exchange on, for the messages (each of them implies --cookie-exchange).
+  const cookieFlag = flag('cookie-exchange') ? '--cookie-exchange'
+    : (['cookie-exchange-path', 'cookie-name', 'cookie-secret-file'] as const).map((n) => `--${n}`).find((n) => str(n.slice(2)) !== undefined);
+  const cookieExchange = cookieFlag !== undefined;
   if (cookieExchange && target.kind !== 'token') {
-    throw new UsageError('You must use --token-plugin to use --cookie-exchange', 'the cookie holds a token: add --token-plugin CLASS');
+    throw new UsageError(`You must use --token-plugin to use ${cookieFlag}`, 'the cookie holds a token: add --token-plugin CLASS');
   }
-  if (cookieExchange && flag('host-token')) throw new UsageError('--cookie-exchange cannot be combined with --host-token', 'give one');
+  if (cookieExchange && flag('host-token')) throw new UsageError(`${cookieFlag} cannot be combined with --host-token`, 'give one');
   const workersGiven = v.get('workers') as number | 'auto' | undefined;
   const workers = workersGiven === 'auto' ? Math.max(1, (ctx.cpuCount ?? os.availableParallelism)()) : workersGiven ?? 1;
   // `auto` is checked as if it were many, so that a command line is refused on every machine or on none.
@@ -291,7 +294,9 @@ export function parseArgs(argv: readonly string[], ctx: ParseContext = {}): Pars
         allowLoopback: flag('allow-loopback-targets'),
         allowLinkLocal: flag('allow-link-local-targets'),
       },
-      cookieExchange: cookieExchange ? { path: str('cookie-exchange-path'), cookieName: str('cookie-name') } : undefined,
+      cookieExchange: cookieExchange
+        ? { path: str('cookie-exchange-path'), cookieName: str('cookie-name'), secretFile: str('cookie-secret-file') }
+        : undefined,
       pluginTimeout: num('plugin-timeout'),
       maxMessageSize: num('max-message-size'),
       connectTimeout: num('connect-timeout'),

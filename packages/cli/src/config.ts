@@ -37,6 +37,31 @@ export interface BuildContext {
   cookieSecret?: Buffer;
 }
 
+/** Cookie keys shorter than this are refused (the core's own floor). */
+const MIN_COOKIE_SECRET = 16;
+
+/**
+ * `--cookie-secret-file`: the file's bytes without trailing whitespace (a key written by
+ * `echo` or an editor ends in a newline). A key others can read lets them seal cookies: warn.
+ */
+function readCookieSecret(file: string, cwd: string, warnings: string[]): Buffer {
+  const raw = readOptionFile('--cookie-secret-file', file, cwd);
+  let end = raw.length;
+  while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
+  const key = raw.subarray(0, end);
+  if (key.length < MIN_COOKIE_SECRET) {
+    throw new StartupError(
+      `--cookie-secret-file "${file}" holds ${key.length} bytes: a cookie key needs at least ${MIN_COOKIE_SECRET}`,
+      'write 32 random bytes to it, e.g. head -c 32 /dev/urandom | base64 > FILE',
+    );
+  }
+  const mode = fs.statSync(path.resolve(cwd, file)).mode;
+  if ((mode & 0o077) !== 0) {
+    warnings.push(`--cookie-secret-file "${file}" can be read by other users (mode ${(mode & 0o777).toString(8)}): whoever reads it can seal cookies; chmod 600 it`);
+  }
+  return key;
+}
+
 export function readOptionFile(flag: string, file: string, cwd: string): Buffer {
   const abs = path.resolve(cwd, file);
   try {
@@ -160,13 +185,14 @@ export async function buildCoreOptions(cli: CliOptions, ctx: BuildContext): Prom
   if (cli.targets.allowLoopback) options.allowLoopbackTargets = true;
   if (cli.targets.allowLinkLocal) options.allowLinkLocalTargets = true;
   if (cli.cookieExchange) {
-    const { path: page, cookieName } = cli.cookieExchange;
+    const { path: page, cookieName, secretFile } = cli.cookieExchange;
+    const secret = secretFile !== undefined ? readCookieSecret(secretFile, ctx.cwd, warnings) : ctx.cookieSecret;
     options.cookieExchange = {
       ...(page !== undefined ? { path: page } : {}),
       ...(cookieName !== undefined ? { cookieName } : {}),
-      ...(ctx.cookieSecret !== undefined ? { secret: ctx.cookieSecret } : {}),
+      ...(secret !== undefined ? { secret } : {}),
     };
-    settings.push(`  - Cookie exchange at ${page ?? '/'}`);
+    settings.push(`  - Cookie exchange at ${page ?? '/'}${secretFile !== undefined ? ` (key from ${secretFile})` : ''}`);
   }
   if (cli.pluginTimeout !== undefined) options.pluginTimeoutMs = Math.round(cli.pluginTimeout * 1000);
   if (cli.connectTimeout !== undefined) options.connectTimeoutMs = Math.round(cli.connectTimeout * 1000);

@@ -160,6 +160,7 @@ const TSOCKIFY_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'cookie-exchange-path', type: 'string', metavar: 'PATH', group: 'tsockify', help: 'the page that trades ?token= for the cookie (default /; e.g. /vnc.html for noVNC); implies --cookie-exchange' },
   { name: 'cookie-name', type: 'string', metavar: 'NAME', group: 'tsockify', help: 'name of the --cookie-exchange cookie (default tsockify_token)' },
+  { name: 'cookie-secret-file', type: 'string', metavar: 'FILE', group: 'tsockify', help: 'the key that seals --cookie-exchange cookies (at least 16 bytes; trailing whitespace ignored), shared by every gateway behind one load balancer; default: random per process, so cookies do not survive a restart; implies --cookie-exchange' },
   {
     name: 'workers', type: 'count', default: 1, metavar: 'N', group: 'tsockify',
     help: 'serve with N worker processes sharing the listening port, so sessions spread over CPU cores and open-file limits ' +

@@ -74,7 +74,9 @@ async function supervise(cli: CliOptions, argv: readonly string[], io: MainIo, l
   log.info(`  - ${cli.workers} worker processes`);
 
   cluster.setupPrimary({ exec: binPath, args: [...argv], execArgv: process.execArgv });
-  const pool = new WorkerPool(cli.workers, log, cli.cookieExchange ? randomBytes(32) : undefined);
+  // Without --cookie-secret-file (which every worker reads itself), one random key for all.
+  const sharedKey = cli.cookieExchange && cli.cookieExchange.secretFile === undefined ? randomBytes(32) : undefined;
+  const pool = new WorkerPool(cli.workers, log, sharedKey);
   // Before the first fork: a signal during startup must reach the workers too.
   const removeSignals = io.signals ? installSignals(pool, logging, log, cli, daemonChild) : () => {};
   try {

@@ -276,6 +276,20 @@ describe('tsockify --workers', function () {
       await first.proc.stop();
     });
 
+    it('refuses a file that is not a socket at the --unix-listen path, in one process and before any worker, saying so once', async () => {
+      const dir = tmpDir('workers-notasock');
+      const file = path.join(dir, 'in-the-way');
+      fs.writeFileSync(file, 'keep me\n');
+      for (const extra of [[], ['--workers', '2']]) {
+        const p = track(startTsockify([...extra, '--unix-listen', file, `127.0.0.1:${target.port}`]));
+        expect(await p.exited).to.equal(1);
+        expect(p.stderr().trimEnd().split('\n').pop()).to.equal(`tsockify: cannot listen on unix socket ${file}: a file that is not a socket is in the way`);
+        expect(p.stderr()).to.not.include('worker 1 started');
+        expect(fs.readFileSync(file, 'utf8'), 'the file is left alone').to.equal('keep me\n');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
     const badCounts: Array<[string, string]> = [
       ['0', "tsockify: option --workers: invalid value: '0' (N must be at least 1)\n"],
       ['abc', "tsockify: option --workers: invalid integer value: 'abc' (give N as a whole number, or auto)\n"],

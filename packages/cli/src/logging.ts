@@ -8,6 +8,7 @@
  */
 import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger as PinoLogger, type StreamEntry } from 'pino';
+import type { CliOptions } from './args.js';
 import { StartupError } from './errors.js';
 
 export type LogFormat = 'pretty' | 'json';
@@ -83,6 +84,15 @@ function prettyStream(pinoPretty: PrettyFactory, destination: DestinationStream 
     // short strings (why a session failed), which it would drop.
     errorLikeObjectKeys: [],
   }) as unknown as DestinationStream;
+}
+
+/**
+ * The command's logger as its options say, for every process the command runs (single, primary,
+ * worker). `console` is stderr, or undefined where stderr is /dev/null (a daemon).
+ */
+export function loggerForCommand(cli: Pick<CliOptions, 'verbose' | 'log' | 'daemon'>, console: LoggerSettings['console']): Promise<CliLogger> {
+  const { format, file, syslog, legacySyslog } = cli.log;
+  return createCliLogger({ verbose: cli.verbose, format, file, syslog, legacySyslog, console, daemon: cli.daemon });
 }
 
 export async function createCliLogger(settings: LoggerSettings): Promise<CliLogger> {

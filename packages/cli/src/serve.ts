@@ -10,7 +10,7 @@
 import { createServer, formatTarget, primeAllocator, type Logger, type SessionCloseInfo, type SessionInfo, type TsockifyServer } from '@tsockify/core';
 import path from 'node:path';
 import type { CliOptions } from './args.js';
-import { createCliLogger, type CliLogger } from './logging.js';
+import { loggerForCommand, type CliLogger } from './logging.js';
 import { buildCoreOptions, closePlugins } from './config.js';
 import { reportToParent } from './daemon.js';
 import { forgetActivationEnv, systemdFdCount } from './activation.js';
@@ -20,17 +20,9 @@ import type { MainIo } from './main.js';
 import { leavePrimary, sendToPrimary, type WorkerRole } from './worker.js';
 
 export async function runServer(cli: CliOptions, io: MainIo, daemonChild: boolean, worker?: WorkerRole): Promise<number> {
-  const logging = await createCliLogger({
-    verbose: cli.verbose,
-    format: cli.log.format,
-    file: cli.log.file,
-    syslog: cli.log.syslog,
-    legacySyslog: cli.log.legacySyslog,
-    // A daemon's stderr is /dev/null or the log file, which has its own destination; so is
-    // the stderr of a daemon's workers, inherited from it.
-    console: daemonChild || (worker !== undefined && cli.daemon) ? undefined : io.stderr,
-    daemon: cli.daemon,
-  });
+  // A daemon's stderr is /dev/null or the log file, which has its own destination; so is the
+  // stderr of a daemon's workers, inherited from it.
+  const logging = await loggerForCommand(cli, daemonChild || (worker !== undefined && cli.daemon) ? undefined : io.stderr);
   try {
     return await serve(cli, io, logging, daemonChild, worker);
   } catch (err) {

@@ -15,15 +15,14 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer, type Logger, type TokenPlugin, type TsockifyServer } from '@tsockify/core';
+import { createServer, removeStaleSocket, type Logger, type TokenPlugin, type TsockifyServer } from '@tsockify/core';
 import type { CliOptions } from './args.js';
 import { buildCoreOptions, closePlugins, type BuiltConfig } from './config.js';
 import { reportToParent } from './daemon.js';
 import { CliError, UsageError } from './errors.js';
-import { createCliLogger, type CliLogger } from './logging.js';
+import { loggerForCommand, type CliLogger } from './logging.js';
 import type { MainIo } from './main.js';
 import { describeListen, describeTarget } from './serve.js';
 import { workerEnv, type WorkerMessage } from './worker.js';
@@ -44,15 +43,7 @@ const ID_MARGIN = 100_000;
 const binPath = fileURLToPath(new URL('../bin/tsockify.js', import.meta.url));
 
 export async function runPrimary(cli: CliOptions, argv: readonly string[], io: MainIo, daemonChild: boolean): Promise<number> {
-  const logging = await createCliLogger({
-    verbose: cli.verbose,
-    format: cli.log.format,
-    file: cli.log.file,
-    syslog: cli.log.syslog,
-    legacySyslog: cli.log.legacySyslog,
-    console: daemonChild ? undefined : io.stderr,
-    daemon: cli.daemon,
-  });
+  const logging = await loggerForCommand(cli, daemonChild ? undefined : io.stderr);
   try {
     return await supervise(cli, argv, io, logging, daemonChild);
   } finally {
@@ -65,6 +56,7 @@ async function supervise(cli: CliOptions, argv: readonly string[], io: MainIo, l
   for (const w of cli.warnings) log.warn(w);
   const built = await checkOptions(cli, io, log);
   for (const w of built.warnings) log.warn(w);
+  // The primary binds for every worker (node's cluster), so it clears the way first.
   if (cli.listen.kind === 'unix') removeStaleSocket(path.resolve(io.cwd, cli.listen.path));
 
   log.info('WebSocket server settings:');
@@ -128,16 +120,6 @@ async function refuseMemoryReplay(plugin: TokenPlugin | undefined): Promise<void
       'each worker would accept the same token once: keep the used token ids in Redis with ' +
         '--token-source KEYS:LIFETIME:once:REDIS_HOST[:PORT[:DB[:PASSWORD[:NAMESPACE]]]], or drop --workers',
     );
-  }
-}
-
-/** What core's listen() does for one process; with a cluster the primary binds, so it clears the way. */
-function removeStaleSocket(file: string): void {
-  try {
-    // Anything else at the path is left for the workers' listen() to report.
-    if (fs.lstatSync(file).isSocket()) fs.unlinkSync(file);
-  } catch {
-    // Nothing there.
   }
 }
 

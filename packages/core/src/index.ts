@@ -33,7 +33,7 @@ export type {
   TargetTlsOptions,
   WebOptions,
 } from './options.js';
-export { TsockifyServer, createServer } from './server.js';
+export { TsockifyServer, createServer, removeStaleSocket } from './server.js';
 export type { ServerEventMap, RejectInfo } from './server.js';
 export type { SessionInfo, SessionCloseInfo, CloseInitiator } from './relay.js';
 export { dialTarget } from './target.js';

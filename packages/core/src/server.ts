@@ -191,6 +191,8 @@ export class TsockifyServer extends EventEmitter<ServerEventMap> {
         await listenOn(server, { port: l.port ?? 0, host, ...(net.isIPv6(host) ? { ipv6Only: false } : {}) });
       }
     } catch (err) {
+      // Already worded for this address (removeStaleSocket): do not say it twice.
+      if (err instanceof ListenError) throw err;
       const e = err as NodeJS.ErrnoException;
       const hint = e.code === 'EADDRINUSE' ? ': address in use (stop the other process or pick another port)'
         : e.code === 'EACCES' ? ': permission denied (ports below 1024 need privileges)'
@@ -614,8 +616,12 @@ function listenOn(server: net.Server, opts: net.ListenOptions): Promise<void> {
   });
 }
 
-/** A socket file left by a process that died is removed; anything else at the path is an error. */
-function removeStaleSocket(path: string): void {
+/**
+ * Clear the way to listen on a unix socket: a socket file left at `path` (by a process that
+ * died) is removed; anything else there is a ListenError. Also used by the CLI's `--workers`
+ * primary, which must do it before its workers listen.
+ */
+export function removeStaleSocket(path: string): void {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(path);

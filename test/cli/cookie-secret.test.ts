@@ -76,6 +76,24 @@ describe('tsockify --cookie-secret-file', function () {
     for (const t of [b, c, again]) expect(await t.proc.stop()).to.equal(0);
   });
 
+  it('gives --workers the key from the file: a cookie sealed elsewhere opens on every worker', async () => {
+    const shared = keyFile('workers.key', 'one key for a single gateway and a pool of workers\n');
+    const common = ['--token-plugin', 'TokenFile', '--token-source', tokens, '--cookie-secret-file', shared];
+    const single = await startListening(common);
+    const pool = await startListening(['--workers', '2', ...common]);
+    const cookie = await exchange(single, 'desk1');
+    // Round-robin: two sessions in a row land on the two workers.
+    for (const n of [1, 2]) {
+      const ws = await openWithCookie(pool, cookie);
+      expect(ws, `session ${n} on the workers`).to.be.instanceOf(WebSocket);
+      expect(await echoRoundTrip(ws as WebSocket, `worker ${n}`)).to.equal(`worker ${n}`);
+      await closeWs(ws as WebSocket);
+    }
+    const pids = new Set(pool.proc.stderr().split('\n').filter((l) => l.includes('opened:')).map((l) => (JSON.parse(l) as { pid: number }).pid));
+    expect(pids.size, 'both workers took a session').to.equal(2);
+    for (const t of [single, pool]) expect(await t.proc.stop()).to.equal(0);
+  });
+
   it('warns when others can read the key file', async () => {
     const open = keyFile('open.key', 'a key that everyone on this machine can read\n', 0o644);
     const t = await startListening(['--token-plugin', 'TokenFile', '--token-source', tokens, '--cookie-secret-file', open]);
